@@ -1,0 +1,50 @@
+# The platform's commands. `make up` and `make test` are all a fresh machine needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(PYTHON) -m uv
+ENV_FILE ?= .env
+STACK_CLI := $(PY) -m stack --env-file $(ENV_FILE)
+
+.DEFAULT_GOAL := help
+.PHONY: help install up down status logs clean test test-unit test-integration lint demo \
+        new-project ids-offer bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# The environment comes from the committed lock file; uv is installed when missing.
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --python $(PYTHON) --quiet
+	@touch $@
+
+install: $(VENV)/.synced ## create or update the Python environment from uv.lock
+
+up: install ## start the platform (Compose when a Docker engine answers, else native) and wait until ready
+	@$(STACK_CLI) up
+
+down: install ## stop every service, keep the data
+	@$(STACK_CLI) down
+
+status: install ## show each service's state and readiness
+	@$(STACK_CLI) status
+
+logs: install ## follow the logs (SERVICE=name for one service)
+	@$(STACK_CLI) logs $(SERVICE)
+
+clean: install ## stop the platform and delete all its data (asks first)
+	@$(STACK_CLI) clean
+
+lint: install ## ruff over the whole repository
+	@$(PY) -m ruff check .
+
+test: install ## unit tests, then integration tests against a stack of their own
+	@$(PY) -m pytest
+
+test-unit: install ## the tests that need no running stack
+	@$(PY) -m pytest -m "not integration"
+
+test-integration: install ## the tests that drive a live stack
+	@$(PY) -m pytest -m integration

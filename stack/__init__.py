@@ -1,0 +1,1 @@
+"""Runs the platform: one description of its services (`services`), a native and a Compose runner."""

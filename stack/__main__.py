@@ -1,0 +1,96 @@
+"""`python -m stack up|down|status|logs|clean`: the commands behind `make up` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from stack.compose import ComposeRunner, engine_available
+from stack.native.runner import NativeRunner
+from stack.preflight import PreflightError
+from stack.settings import ENV_FILE, SettingsError, ensure_env_file, load_settings
+from stack.startup import StartError
+
+
+def choose_runner(settings) -> NativeRunner | ComposeRunner:
+    """STACK=compose|native wins; otherwise Compose when a Docker engine answers."""
+    wanted = settings.runner
+    if wanted == "external":
+        sys.exit("STACK=external means the stack runs elsewhere: there is nothing to manage here.")
+    native = NativeRunner(settings)
+    if wanted == "native" or (not wanted and native.supervisor.running()):
+        return native
+    if wanted == "compose":
+        if not engine_available():
+            sys.exit("STACK=compose, but no Docker engine answers (`docker info` fails). Start "
+                     "Docker, or use STACK=native.")
+        return ComposeRunner(settings)
+    return ComposeRunner(settings) if engine_available() else native
+
+
+def print_summary(settings) -> None:
+    s = settings
+    print(f"""
+The platform is up.
+  Airflow UI and REST API  {s.airflow_url}   (user {s.get('AIRFLOW_ADMIN_USER')!r}, password: \
+AIRFLOW_ADMIN_PASSWORD in {s.path})
+  MLflow UI and registry   {s.mlflow_url}
+  Model server (champion)  {s.model_server_url}/invocations
+  S3 API                   {s.s3_url}   (keys: S3_ACCESS_KEY / S3_SECRET_KEY in {s.path})
+  IDS cloud data app       {s.url('IDS_CLOUD_DATA_APP_PORT', 'https')}/proxy
+  IDS edge IDS endpoint    {s.url('IDS_EDGE_IDS_PORT', 'https')}/data
+Next: `make demo` runs the example pipeline, `make status` checks every service, `make down` stops.""")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    parser.add_argument("--env-file", type=Path, default=ENV_FILE,
+                        help="the settings file (default: the repository's .env)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start every service and wait until each is ready")
+    sub.add_parser("down", help="stop every service, keep the data")
+    sub.add_parser("status", help="show each service's state and readiness")
+    logs = sub.add_parser("logs", help="follow the logs of one service or all")
+    logs.add_argument("service", nargs="?")
+    clean = sub.add_parser("clean", help="stop and delete all data")
+    clean.add_argument("--yes", action="store_true", help="do not ask")
+    sub.add_parser("env", help="write .env with fresh secrets if it is missing")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command in ("up", "env") and ensure_env_file(args.env_file):
+            print(f"Wrote {args.env_file} with freshly generated secrets (it is never overwritten).")
+        settings = load_settings(args.env_file)
+        if args.command == "env":
+            return 0
+        runner = choose_runner(settings)
+        if args.command == "up":
+            t0 = time.monotonic()
+            if not runner.up():
+                return 1
+            print(f"\nAll services ready in {time.monotonic() - t0:.1f}s ({runner.name} runner).")
+            print_summary(settings)
+        elif args.command == "down":
+            runner.down()
+        elif args.command == "status":
+            return 0 if runner.status() else 1
+        elif args.command == "logs":
+            runner.logs(args.service)
+        elif args.command == "clean":
+            if not args.yes:
+                answer = input(f"Delete ALL data of the {runner.name} stack (databases, artifacts, "
+                               f"logs)? Type 'yes': ")
+                if answer.strip().lower() != "yes":
+                    print("Nothing deleted.")
+                    return 1
+            runner.clean()
+    except (SettingsError, PreflightError, StartError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The native runner: the platform's services as supervised local processes on 127.0.0.1."""

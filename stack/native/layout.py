@@ -1,0 +1,66 @@
+"""Where the native runner keeps its state: one folder that survives `make down`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def postgres_data(self) -> Path:
+        return self.root / "postgres" / "data"
+
+    @property
+    def postgres_socket_dir(self) -> Path:
+        return self.root / "postgres" / "run"
+
+    @property
+    def s3_data(self) -> Path:
+        return self.root / "s3"
+
+    @property
+    def local_artifacts(self) -> Path:
+        return self.root / "mlflow" / "artifacts"
+
+    @property
+    def sqlite_dir(self) -> Path:
+        return self.root / "sqlite"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.root / "airflow"
+
+    @property
+    def ids_dir(self) -> Path:
+        return self.root / "ids"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.run / "supervisord.conf"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        return self.run / "supervisor.sock"
+
+    @property
+    def supervisor_pidfile(self) -> Path:
+        return self.run / "supervisord.pid"
+
+    @property
+    def backends_file(self) -> Path:
+        return self.run / "backends.json"
+
+    def log(self, service: str) -> Path:
+        return self.logs / f"{service}.log"

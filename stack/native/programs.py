@@ -1,0 +1,226 @@
+"""How the native runner launches each service: command line, environment and user.
+
+The Compose file states the same commands and environment for containers; a test holds the
+Airflow and MLflow settings of the two runners together.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stack.native.backends import Backends
+from stack.native.layout import Layout
+from stack.settings import REPO_ROOT, Settings
+
+VENV_BIN = Path(sys.executable).parent
+DAGS_FOLDER = REPO_ROOT / "project_template"
+IDS_EXAMPLE_FILE = DAGS_FOLDER / "Data" / "example_data" / "diabetes.csv"
+
+
+@dataclass(frozen=True)
+class Program:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None  # drop to this user before exec (PostgreSQL refuses to run as root)
+    stopsignal: str = "TERM"
+
+
+def _bin(name: str) -> str:
+    return str(VENV_BIN / name)
+
+
+def database_uri(settings: Settings, backends: Backends, layout: Layout, app: str) -> str:
+    """The SQLAlchemy URI of `app` ("AIRFLOW" or "MLFLOW"): PostgreSQL, or SQLite without it."""
+    if backends.database == "sqlite":
+        return f"sqlite:///{layout.sqlite_dir / (app.lower() + '.db')}"
+    s = settings
+    # psycopg2 explicitly: with SQLAlchemy 2.1 a bare postgresql:// means psycopg v3.
+    return (f"postgresql+psycopg2://{s.get(app + '_DB_USER')}:{s.get(app + '_DB_PASSWORD')}"
+            f"@{s.client_host}:{s.int('POSTGRES_PORT')}/{s.get(app + '_DB_NAME')}")
+
+
+def s3_environment(settings: Settings) -> dict[str, str]:
+    """What a client of the object store needs (the S3 API of MinIO, rclone or moto)."""
+    return {
+        "S3_ENDPOINT_URL": settings.s3_url,
+        "MLFLOW_S3_ENDPOINT_URL": settings.s3_url,
+        "AWS_ACCESS_KEY_ID": settings.get("S3_ACCESS_KEY"),
+        "AWS_SECRET_ACCESS_KEY": settings.get("S3_SECRET_KEY"),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MLFLOW_ARTIFACT_BUCKET": settings.get("MLFLOW_ARTIFACT_BUCKET"),
+    }
+
+
+def client_environment(settings: Settings, backends: Backends) -> dict[str, str]:
+    """What the template's code (Airflow tasks, tests) needs to reach the platform's services."""
+    s = settings
+    env = {
+        "MLFLOW_TRACKING_URI": s.mlflow_url,
+        "MODEL_SERVER_URL": s.model_server_url,
+        "EXPERIMENT_NAME": s.get("EXPERIMENT_NAME"),
+        "REGISTERED_MODEL_NAME": s.get("REGISTERED_MODEL_NAME"),
+        "IDS_EDGE_HOST": s.client_host,
+        "IDS_CLOUD_HOST": s.client_host,
+    }
+    env.update({k: v for k, v in s.values.items() if k.startswith("IDS_")})
+    if backends.s3 != "local":
+        env.update(s3_environment(s))
+    return env
+
+
+def airflow_environment(settings: Settings, backends: Backends, layout: Layout) -> dict[str, str]:
+    """Airflow's configuration, the same keys as `x-airflow-common` in docker-compose.yml."""
+    s = settings
+    home = layout.airflow_home
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__FERNET_KEY": s.get("AIRFLOW_FERNET_KEY"),
+        "AIRFLOW__CORE__AUTH_MANAGER":
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{s.get('AIRFLOW_ADMIN_USER')}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "auth" / "passwords.json"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{s.airflow_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_uri(s, backends, layout, "AIRFLOW"),
+        "AIRFLOW__API__HOST": s.bind_host,
+        "AIRFLOW__API__PORT": s.get("AIRFLOW_PORT"),
+        "AIRFLOW__API__BASE_URL": s.airflow_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": s.get("AIRFLOW_API_SECRET_KEY"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": s.get("AIRFLOW_JWT_SECRET"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": s.get("AIRFLOW_WORKER_LOG_PORT"),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": s.get("AIRFLOW_TRIGGERER_LOG_PORT"),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW_ADMIN_USER": s.get("AIRFLOW_ADMIN_USER"),
+        "AIRFLOW_ADMIN_PASSWORD": s.get("AIRFLOW_ADMIN_PASSWORD"),
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.update(client_environment(s, backends))
+    return env
+
+
+def mlflow_allowed_hosts(settings: Settings) -> str:
+    port = settings.get("MLFLOW_PORT")
+    return ",".join(f"{host}:{port}" for host in ("127.0.0.1", "localhost", settings.client_host))
+
+
+def _postgres(s: Settings, b: Backends, layout: Layout) -> Program:
+    return Program(
+        [str(Path(b.postgres_bin) / "postgres"), "-D", str(layout.postgres_data),
+         "-c", f"listen_addresses={s.bind_host}", "-p", s.get("POSTGRES_PORT"),
+         "-c", f"unix_socket_directories={layout.postgres_socket_dir}",
+         "-c", "shared_buffers=64MB", "-c", "max_connections=100"],
+        user=b.postgres_user, stopsignal="INT",  # INT: PostgreSQL's fast shutdown
+    )
+
+
+def _postgres_init(s: Settings, b: Backends, layout: Layout) -> Program:
+    env = {"PGHOST": s.client_host, "PGPORT": s.get("POSTGRES_PORT"), "PGUSER": "postgres",
+           "PGPASSWORD": s.get("POSTGRES_SUPERUSER_PASSWORD"),
+           "PATH": f"{b.postgres_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.update({k: s.get(k) for k in ("AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD", "AIRFLOW_DB_NAME",
+                                      "MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", "MLFLOW_DB_NAME")})
+    return Program(["bash", str(REPO_ROOT / "postgres" / "init-databases.sh")], env)
+
+
+def _s3(s: Settings, b: Backends, layout: Layout) -> Program:
+    address = f"{s.bind_host}:{s.get('S3_PORT')}"
+    if b.s3 == "minio":
+        return Program([b.s3_bin, "server", str(layout.s3_data), "--address", address,
+                        "--console-address", f"{s.bind_host}:{s.get('S3_CONSOLE_PORT')}"],
+                       {"MINIO_ROOT_USER": s.get("S3_ACCESS_KEY"),
+                        "MINIO_ROOT_PASSWORD": s.get("S3_SECRET_KEY")})
+    if b.s3 == "rclone":
+        # The key pair goes through the environment so that it never shows in `ps`; rclone reads
+        # list flags from the environment as CSV, hence the quotes around the pair.
+        return Program([b.s3_bin, "serve", "s3", "--addr", address, "--config", "",
+                        str(layout.s3_data)],
+                       {"RCLONE_AUTH_KEY": f'"{s.get("S3_ACCESS_KEY")},{s.get("S3_SECRET_KEY")}"'})
+    return Program([_bin("moto_server"), "-H", s.bind_host, "-p", s.get("S3_PORT")])
+
+
+def _s3_init(s: Settings, b: Backends, layout: Layout) -> Program:
+    return Program([sys.executable, str(REPO_ROOT / "s3" / "create_bucket.py")],
+                   s3_environment(s))
+
+
+def _mlflow(s: Settings, b: Backends, layout: Layout) -> Program:
+    if b.s3 == "local":
+        destination = str(layout.local_artifacts)
+        env: dict[str, str] = {}
+    else:
+        destination = f"s3://{s.get('MLFLOW_ARTIFACT_BUCKET')}/"
+        env = s3_environment(s)
+    # The job runner costs over 1 GB and the template does not use it.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    return Program(
+        [_bin("mlflow"), "server", "--host", s.bind_host, "--port", s.get("MLFLOW_PORT"),
+         "--workers", "1",
+         "--backend-store-uri", database_uri(s, b, layout, "MLFLOW"),
+         "--serve-artifacts", "--artifacts-destination", destination,
+         "--allowed-hosts", mlflow_allowed_hosts(s)],
+        env,
+    )
+
+
+def _airflow(*command: str):
+    def build(s: Settings, b: Backends, layout: Layout) -> Program:
+        return Program(list(command), airflow_environment(s, b, layout))
+
+    return build
+
+
+def _ids(role: str):
+    def build(s: Settings, b: Backends, layout: Layout) -> Program:
+        env = {k: v for k, v in s.values.items() if k.startswith("IDS_")}
+        env.update({
+            "IDS_BIND_HOST": s.bind_host,
+            "IDS_DATA_DIR": str(layout.ids_dir / role / "data"),
+            "IDS_CERT_DIR": str(layout.ids_dir / role / "certs"),
+            "PYTHONPATH": str(REPO_ROOT / "ids-mock"),
+        })
+        if role == "edge":
+            env.update({"IDS_SEED_FILE": str(IDS_EXAMPLE_FILE),
+                        "IDS_SEED_TITLE": s.get("EXPERIMENT_NAME")})
+        return Program([sys.executable, "-m", "ids_mock", "serve", "--role", role], env)
+
+    return build
+
+
+def _model_server(s: Settings, b: Backends, layout: Layout) -> Program:
+    env = {
+        "MLFLOW_TRACKING_URI": s.mlflow_url,
+        "REGISTERED_MODEL_NAME": s.get("REGISTERED_MODEL_NAME"),
+        "MODEL_SERVER_PORT": s.get("MODEL_SERVER_PORT"),
+        "MODEL_SERVER_BIND_HOST": s.bind_host,
+        "PYTHONPATH": str(REPO_ROOT / "model-server"),
+    }
+    return Program([sys.executable, "-m", "model_server"], env)
+
+
+PROGRAMS = {
+    "postgres": _postgres,
+    "postgres-init": _postgres_init,
+    "s3": _s3,
+    "s3-init": _s3_init,
+    "mlflow": _mlflow,
+    "airflow-init": lambda s, b, layout: Program(
+        ["bash", str(REPO_ROOT / "airflow" / "init.sh")], airflow_environment(s, b, layout)),
+    "airflow-apiserver": _airflow(_bin("airflow"), "api-server"),
+    "airflow-scheduler": _airflow(_bin("airflow"), "scheduler"),
+    "airflow-dag-processor": _airflow(_bin("airflow"), "dag-processor"),
+    "airflow-triggerer": _airflow(_bin("airflow"), "triggerer"),
+    "ids-edge": _ids("edge"),
+    "ids-cloud": _ids("cloud"),
+    "model-server": _model_server,
+}
+
+
+def program(name: str, settings: Settings, backends: Backends, layout: Layout) -> Program:
+    return PROGRAMS[name](settings, backends, layout)

@@ -1,0 +1,42 @@
+"""The one description of the services: order, pruning, and that both runners cover it."""
+
+from __future__ import annotations
+
+import pytest
+
+from stack.native.programs import PROGRAMS
+from stack.readiness import CHECKS
+from stack.services import SERVICES, Service, plan, start_order
+
+
+def test_every_service_has_a_readiness_check_and_a_native_program() -> None:
+    names = {s.name for s in SERVICES}
+    assert names == set(CHECKS) == set(PROGRAMS)
+
+
+def test_start_order_puts_dependencies_first() -> None:
+    order = [s.name for s in start_order(list(SERVICES))]
+    for service in SERVICES:
+        for dep in service.depends_on:
+            assert order.index(dep) < order.index(service.name), (dep, service.name)
+
+
+def test_start_order_rejects_a_cycle() -> None:
+    with pytest.raises(ValueError, match="cycle"):
+        start_order([Service("a", "", depends_on=("b",)), Service("b", "", depends_on=("a",))])
+
+
+def test_without_postgres_and_s3_their_services_and_dependencies_go() -> None:
+    services = {s.name: s for s in plan(set())}
+    assert not {"postgres", "postgres-init", "s3", "s3-init"} & set(services)
+    assert services["mlflow"].depends_on == ()
+    assert services["airflow-init"].depends_on == ()
+    assert services["airflow-apiserver"].depends_on == ("airflow-init",)
+
+
+def test_every_port_variable_belongs_to_exactly_one_service() -> None:
+    owners: dict[str, str] = {}
+    for service in SERVICES:
+        for variable in service.ports:
+            assert variable not in owners, (variable, owners.get(variable), service.name)
+            owners[variable] = service.name
