@@ -48,3 +48,7 @@ test-unit: install ## the tests that need no running stack
 
 test-integration: install ## the tests that drive a live stack
 	@$(PY) -m pytest -m integration
+
+ids-offer: install ## offer a file in the IDS edge's catalog: make ids-offer FILE=path TITLE=title
+	@test -n "$(FILE)" -a -n "$(TITLE)" || { echo "usage: make ids-offer FILE=path/to/file TITLE='resource title'"; exit 2; }
+	@set -a; . ./$(ENV_FILE); set +a; PYTHONPATH=ids-mock $(PY) -m ids_mock offer --file "$(FILE)" --title "$(TITLE)"

@@ -1,0 +1,50 @@
+"""Lockout of a client address after repeated failed logins, shared by both ports of a process."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from .mock_processes import API_AUTH, CONNECTOR_AUTH, make_process
+
+LOCK_SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def strict_cloud(tmp_path_factory):
+    cloud = make_process("cloud", tmp_path_factory.mktemp("lockout"), {
+        "IDS_LOCKOUT_ATTEMPTS": "3", "IDS_LOCKOUT_MINUTES": str(LOCK_SECONDS / 60)})
+    cloud.start()
+    yield cloud
+    cloud.stop()
+
+
+def test_missing_credentials_do_not_count(strict_cloud):
+    for _ in range(5):
+        assert httpx.get(strict_cloud.api_url + "/", verify=False).status_code == 401
+    assert httpx.get(strict_cloud.api_url + "/", auth=API_AUTH, verify=False).status_code == 200
+
+
+def test_address_locked_after_failures_then_released(strict_cloud):
+    for _ in range(3):
+        assert httpx.get(strict_cloud.api_url + "/", auth=("admin", "guess"),
+                         verify=False).status_code == 401
+    locked = httpx.get(strict_cloud.api_url + "/", auth=API_AUTH, verify=False)
+    assert locked.status_code == 401 and "locked" in locked.text
+    assert int(locked.headers["retry-after"]) >= 1
+    # The lock is per address, not per port: the data app refuses the right password too.
+    proxied = httpx.post(strict_cloud.message_url, auth=CONNECTOR_AUTH, verify=False, json={})
+    assert proxied.status_code == 401 and "locked" in proxied.text
+    time.sleep(LOCK_SECONDS + 0.5)
+    assert httpx.get(strict_cloud.api_url + "/", auth=API_AUTH, verify=False).status_code == 200
+
+
+def test_success_resets_the_count(strict_cloud):
+    for _ in range(2):
+        httpx.get(strict_cloud.api_url + "/", auth=("admin", "guess"), verify=False)
+    assert httpx.get(strict_cloud.api_url + "/", auth=API_AUTH, verify=False).status_code == 200
+    for _ in range(2):
+        httpx.get(strict_cloud.api_url + "/", auth=("admin", "guess"), verify=False)
+    assert httpx.get(strict_cloud.api_url + "/", auth=API_AUTH, verify=False).status_code == 200
