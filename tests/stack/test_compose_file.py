@@ -1,0 +1,611 @@
+"""The Compose files, checked without a Docker engine: spec, our rules, and parity with the native runner.
+
+Compose and the native runner describe the same services (stack/services.py). These tests hold
+docker-compose.yml to that description, to the native runner's commands and environment
+(stack/native/programs.py), to `.env.example` and to uv.lock. The one test that needs a Docker
+engine brings the stack up where an engine answers and skips, saying so, where none does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from packaging.specifiers import SpecifierSet
+
+from stack.compose import engine_available
+from stack.native.backends import Backends
+from stack.native.layout import Layout
+from stack.native.programs import PROGRAMS, airflow_environment, program
+from stack.services import SERVICES
+from stack.settings import (
+    REPO_ROOT,
+    SECRET_GENERATORS,
+    Settings,
+    example_variables,
+    load_settings,
+    render_env,
+)
+from tests.conftest import free_port, write_test_env
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+CELERY_FILE = REPO_ROOT / "docker-compose.celery.yml"
+COMPOSE_FILES = (COMPOSE_FILE, CELERY_FILE)
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+DAG_MOUNT = "./project_template:/opt/airflow/dags"
+CELERY_PROFILE = "celery"
+
+# `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`, `${NAME?message}`.
+_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+_PUBLISHED = re.compile(
+    r"^\$\{STACK_BIND_HOST:-(?P<host>[^}]+)\}:\$\{(?P<variable>[A-Z0-9_]+_PORT):-(?P<default>\d+)\}"
+    r":(?P<container>\d+)$"
+)
+_SECRET_KEY = re.compile(r"PASSWORD|SECRET|_KEY|TOKEN")
+_URI_CREDENTIALS = re.compile(r"://[^/\s:@]+:(?P<password>[^@\s]+)@")
+_PIN = re.compile(r"^==[0-9][0-9A-Za-z.+!-]*$")
+
+# Native settings that name a host path, a host address or a published port: in a container they
+# are the container's path, a service name or a fixed container port instead.
+CONTAINER_SPECIFIC = {
+    "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__API__HOST", "AIRFLOW__API__PORT", "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
+    # Compose uses the scheduler's health server for its health check; the native runner does not.
+    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK",
+    "MLFLOW_TRACKING_URI", "MODEL_SERVER_URL", "S3_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL",
+    "IDS_EDGE_HOST", "IDS_CLOUD_HOST", "IDS_EDGE_IDS_PORT", "IDS_EDGE_API_PORT",
+    "IDS_CLOUD_DATA_APP_PORT", "IDS_CLOUD_API_PORT",
+}
+# Process plumbing of the native runner that a container image provides itself.
+NATIVE_ONLY = {"PATH", "PYTHONPATH", "AIRFLOW_HOME"}
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return load_yaml(COMPOSE_FILE)
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict[str, dict]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings from a freshly rendered `.env`, as `make up` writes it."""
+    path = tmp_path_factory.mktemp("env") / ".env"
+    path.write_text(render_env())
+    return load_settings(path, environ={})
+
+
+@pytest.fixture(scope="module")
+def native(settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """The native runner's program of a service, with the backends Compose has (PostgreSQL, MinIO)."""
+    backends = Backends("postgres", "minio", postgres_bin="/usr/lib/postgresql/15/bin",
+                        postgres_user="postgres", s3_bin="/usr/local/bin/minio")
+    layout = Layout(tmp_path_factory.mktemp("state"))
+    return lambda name: program(name, settings, backends, layout)
+
+
+def strings(node: object) -> Iterator[str]:
+    """Every string value in a parsed YAML document."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+
+
+def references(path: Path) -> list[re.Match]:
+    # `$$` is an escaped dollar: what follows is for the container's shell, not for Compose.
+    return [m for text in strings(load_yaml(path)) for m in _REFERENCE.finditer(text.replace("$$", ""))]
+
+
+def interpolate(text: str, values: dict[str, str]) -> str:
+    """What Compose makes of `text` with `values` as its `.env`."""
+
+    def value(match: re.Match) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        if values.get(name):
+            return values[name]
+        if op in (":?", "?"):
+            raise AssertionError(f"{name} is required: {arg}")
+        return arg or ""
+
+    return _REFERENCE.sub(value, text).replace("$$", "$")
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    assert isinstance(env, dict), "environment is written as a mapping, not a list"
+    return {k: str(v) for k, v in env.items()}
+
+
+def one_shots() -> set[str]:
+    return {s.name for s in SERVICES if s.one_shot}
+
+
+# --- The compose specification -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_compose_file_matches_the_compose_spec(path: Path) -> None:
+    result = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- The same services as stack/services.py ------------------------------------------------------------
+
+def test_services_are_those_of_stack_services(services: dict[str, dict]) -> None:
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {s.name for s in SERVICES}
+    optional = {name: service["profiles"] for name, service in services.items()
+                if service.get("profiles")}
+    assert optional == {"redis": [CELERY_PROFILE], "airflow-worker": [CELERY_PROFILE]}
+
+
+def test_celery_file_only_switches_services_of_the_main_file(services: dict[str, dict]) -> None:
+    celery = load_yaml(CELERY_FILE)["services"]
+    assert set(celery) <= set(services)
+    for name, override in celery.items():
+        assert environment(override)["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+    airflow = {name for name in services if name.startswith("airflow-")}
+    assert set(celery) == airflow, "every Airflow component must run the same executor"
+
+
+def test_dependencies_are_those_of_stack_services(services: dict[str, dict]) -> None:
+    for service in SERVICES:
+        declared = services[service.name].get("depends_on") or {}
+        assert set(declared) == set(service.depends_on), service.name
+
+
+def test_startup_order_is_declared_with_conditions_never_slept_for(services: dict[str, dict]) -> None:
+    for name, service in services.items():
+        for dependency, rule in (service.get("depends_on") or {}).items():
+            expected = ("service_completed_successfully" if dependency in one_shots()
+                        else "service_healthy")
+            assert isinstance(rule, dict) and rule.get("condition") == expected, (name, dependency)
+    for text in strings(services):
+        assert not re.search(r"\bsleep\b", text), f"a sleep in the Compose file: {text!r}"
+
+
+def test_every_long_running_service_has_a_health_check(services: dict[str, dict]) -> None:
+    for name, service in services.items():
+        if name in one_shots():
+            assert service.get("restart") == "no", f"{name} is a one-shot: it must not restart"
+            continue
+        check = service.get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), f"{name} has no health check"
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+        assert service.get("restart") == "unless-stopped", name
+
+
+def test_health_checks_walk_the_clients_path(services: dict[str, dict]) -> None:
+    mlflow = services["mlflow"]["healthcheck"]["test"]
+    assert mlflow[1:] == ["python", "/opt/mlflow/healthcheck.py", "http://127.0.0.1:5000",
+                          "mlflow:5000"]
+    assert "http://127.0.0.1:8080/api/v2/monitor/health" in (
+        services["airflow-apiserver"]["healthcheck"]["test"])
+    for name, job in (("airflow-dag-processor", "DagProcessorJob"),
+                      ("airflow-triggerer", "TriggererJob")):
+        test = services[name]["healthcheck"]["test"]
+        assert test[1:4] == ["airflow", "jobs", "check"] and job in test and "--local" in test
+    assert services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
+    assert services["s3"]["healthcheck"]["test"][1:] == ["mc", "ready", "local"]
+    assert "/health" in services["model-server"]["healthcheck"]["test"][-1]
+
+
+# --- Ports, variables and secrets ---------------------------------------------------------------------
+
+def test_published_ports_bind_to_stack_bind_host_through_documented_variables(
+        services: dict[str, dict]) -> None:
+    documented = example_variables()
+    owners: dict[str, str] = {}
+    for name, service in services.items():
+        for entry in service.get("ports") or []:
+            match = _PUBLISHED.match(str(entry))
+            assert match, f"{name}: {entry!r} is not ${{STACK_BIND_HOST:-...}}:${{X_PORT:-...}}:port"
+            assert match["host"] == documented["STACK_BIND_HOST"] == "127.0.0.1"
+            variable = match["variable"]
+            assert variable in documented, f"{name} publishes {variable}, unknown to .env.example"
+            assert owners.setdefault(variable, name) == name, f"{variable} published twice"
+
+
+def test_every_port_of_a_service_is_used_by_its_compose_service(services: dict[str, dict]) -> None:
+    for service in SERVICES:
+        used = {m["name"] for text in strings(services[service.name])
+                for m in _REFERENCE.finditer(text)}
+        missing = set(service.ports) - used
+        assert not missing, f"{service.name} does not use {missing}"
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_every_variable_is_documented_with_the_same_default(path: Path) -> None:
+    documented = example_variables()
+    text = path.read_text()
+    assert not re.search(r"(?<!\$)\$(?![${])", text.replace("$$", "")), "use ${VAR}, not $VAR"
+    found = references(path)
+    assert found
+    for match in found:
+        name, op = match["name"], match["op"]
+        assert name in documented, f"{name} is used by {path.name} but not in .env.example"
+        assert op in (":-", ":?"), f"${{{name}}}: give a default (:-) or require it (:?)"
+        if op == ":-":
+            assert match["arg"] == documented[name], f"{name}: default differs from .env.example"
+
+
+def secret_variables() -> set[str]:
+    return set(SECRET_GENERATORS) | {name for name in example_variables()
+                                     if "PASSWORD" in name or name.endswith("_KEY")}
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_secrets_come_only_from_env_and_are_required(path: Path) -> None:
+    document = load_yaml(path)
+    for match in references(path):
+        if match["name"] in secret_variables():
+            assert match["op"] == ":?", f"{match['name']} is a secret: no default, use :?"
+    blocks = [s.get("environment") or {} for s in document["services"].values()]
+    blocks += [v for k, v in document.items() if k.startswith("x-") and isinstance(v, dict)]
+    for block in blocks:
+        for key, value in block.items():
+            if _SECRET_KEY.search(key) and not key.endswith("_FILE"):
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]*\}", str(value)), (
+                    f"{key} must be exactly ${{VARIABLE:?message}}, not {value!r}")
+    for text in strings(document):
+        for uri in _URI_CREDENTIALS.finditer(text):
+            assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]*\}", uri["password"]), text
+    # A documented default of a secret (the IDS logins) must not appear as a literal either.
+    defaults = {example_variables()[name] for name in secret_variables()} - {""}
+    assert not defaults & set(strings(document))
+
+
+def dockerfiles() -> list[Path]:
+    return sorted(REPO_ROOT.glob("*/Dockerfile"))
+
+
+def test_no_secret_literal_in_dockerfiles() -> None:
+    assert dockerfiles()
+    for path in dockerfiles():
+        for line in path.read_text().splitlines():
+            if line.lstrip().startswith("#"):
+                continue
+            assert not re.search(r"(?i)(password|secret|token|access_key)\S*\s*[=:]\s*\S", line), (
+                f"{path.relative_to(REPO_ROOT)}: {line}")
+
+
+# --- Images -------------------------------------------------------------------------------------------
+
+def assert_pinned(reference: str, where: str) -> None:
+    if "@sha256:" in reference:
+        return
+    name, _, tag = reference.rpartition(":")
+    assert name and "/" not in tag, f"{where}: {reference} has no tag"
+    assert tag != "latest", f"{where}: {reference} is not pinned"
+
+
+def from_images(dockerfile: Path) -> list[str]:
+    stages: set[str] = set()
+    images = []
+    for line in dockerfile.read_text().splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        words = [w for w in words[1:] if not w.startswith("--")]
+        if words[0] not in stages:
+            images.append(words[0])
+        if len(words) >= 3 and words[1].upper() == "AS":
+            stages.add(words[2])
+    return images
+
+
+def build_contexts() -> list[str]:
+    services = load_yaml(COMPOSE_FILE)["services"]
+    return sorted({s["build"] if isinstance(s["build"], str) else s["build"]["context"]
+                   for s in services.values() if "build" in s})
+
+
+def test_service_images_are_pinned(services: dict[str, dict]) -> None:
+    for name, service in services.items():
+        assert "image" in service or "build" in service, name
+        if "image" in service:
+            assert_pinned(service["image"], name)
+
+
+@pytest.mark.parametrize("context", build_contexts())
+def test_built_images_start_from_pinned_images(context: str) -> None:
+    dockerfile = REPO_ROOT / context / "Dockerfile"
+    assert dockerfile.is_file(), f"{context}/Dockerfile is missing"
+    images = from_images(dockerfile)
+    assert images, f"{dockerfile} has no FROM line"
+    for image in images:
+        assert_pinned(image, str(dockerfile.relative_to(REPO_ROOT)))
+
+
+def locked_versions() -> dict[str, set[str]]:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    versions: dict[str, set[str]] = {}
+    for package in lock["package"]:
+        if "version" in package:
+            versions.setdefault(package["name"], set()).add(package["version"])
+    return versions
+
+
+def pins(requirements: Path) -> dict[str, str]:
+    result = {}
+    for line in requirements.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, op, version = re.match(r"^([A-Za-z0-9_.\[\]-]+?)(==)(.+)$", line).groups()
+            result[name.lower()] = version
+            assert _PIN.match(op + version), line
+    return result
+
+
+@pytest.mark.parametrize("image", ["airflow", "mlflow"])
+def test_image_requirements_are_the_versions_of_uv_lock(image: str) -> None:
+    requirements = REPO_ROOT / image / "requirements.txt"
+    pinned = pins(requirements)
+    expected = {"airflow": {"apache-airflow", "mlflow", "psycopg2-binary", "boto3", "scikit-learn",
+                            "pandas"},
+                "mlflow": {"mlflow", "psycopg2-binary", "boto3"}}[image]
+    assert expected <= set(pinned)
+    locked = locked_versions()
+    for name, version in pinned.items():
+        assert version in locked.get(name, set()), f"{name}=={version} but uv.lock has {locked.get(name)}"
+    dockerfile = (REPO_ROOT / image / "Dockerfile").read_text()
+    assert "requirements.txt" in dockerfile and "pip install" in dockerfile
+
+
+def test_image_versions_are_those_of_uv_lock(services: dict[str, dict]) -> None:
+    locked = locked_versions()
+    airflow = locked["apache-airflow"]
+    (base,) = from_images(REPO_ROOT / "airflow" / "Dockerfile")
+    version, _, python = base.removeprefix("apache/airflow:").partition("-python")
+    assert version in airflow
+    # A Python that uv.lock was resolved for, so the pinned wheels are the locked ones.
+    requires = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert python and SpecifierSet(requires).contains(python + ".0"), (python, requires)
+    assert services["airflow-apiserver"]["image"].split(":")[1] in airflow
+    assert services["mlflow"]["image"].split(":")[1] in locked["mlflow"]
+
+
+# --- Airflow ------------------------------------------------------------------------------------------
+
+def test_dag_folder_is_mounted_into_every_airflow_component(services: dict[str, dict]) -> None:
+    for name, service in services.items():
+        if name.startswith("airflow-"):
+            assert DAG_MOUNT in service["volumes"], name
+            assert environment(service)["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/dags"
+
+
+def test_airflow_components_share_the_common_block(compose: dict,
+                                                   services: dict[str, dict]) -> None:
+    common = environment(compose["x-airflow-common"])
+    for name, service in services.items():
+        if name.startswith("airflow-"):
+            extra = set(environment(service)) - set(common)
+            assert extra <= {"DUMB_INIT_SETSID"}, (name, extra)
+            assert service["image"] == compose["x-airflow-common"]["image"]
+
+
+def test_airflow_settings_are_the_native_runners(compose: dict, settings: Settings,
+                                                 tmp_path: Path) -> None:
+    backends = Backends("postgres", "minio")
+    expected = airflow_environment(settings, backends, Layout(tmp_path))
+    common = {k: interpolate(v, dict(settings.values))
+              for k, v in environment(compose["x-airflow-common"]).items()}
+    assert set(common) == set(expected) - NATIVE_ONLY
+    assert {k for k in common if k.startswith("AIRFLOW__")} == {
+        k for k in expected if k.startswith("AIRFLOW__")}
+    for key in set(common) - CONTAINER_SPECIFIC:
+        assert common[key] == expected[key], key
+    assert common["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert_same_database(common["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+                         expected["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    assert common["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == (
+        "http://airflow-apiserver:8080/execution/")
+
+
+def assert_same_database(compose_uri: str, native_uri: str) -> None:
+    ours, theirs = urlsplit(compose_uri), urlsplit(native_uri)
+    assert ours.scheme == theirs.scheme == "postgresql+psycopg2"
+    assert (ours.username, ours.password, ours.path) == (theirs.username, theirs.password, theirs.path)
+    assert (ours.hostname, ours.port) == ("postgres", 5432)
+
+
+# --- Every service: the native runner's command and environment ---------------------------------------
+
+def shape(argv: list[str]) -> list[str]:
+    """A command line without where things live: paths to their file names, any Python to `python`."""
+    words = [Path(a).name if a.startswith("/") else a for a in argv]
+    if words and words[0].startswith("python"):
+        words[0] = "python"
+    return words
+
+
+@pytest.mark.parametrize("name", sorted(set(PROGRAMS) - {"postgres", "s3", "mlflow"}))
+def test_command_is_the_native_runners(name: str, services: dict[str, dict], native) -> None:
+    command = [*services[name].get("entrypoint", []), *services[name]["command"]]
+    if name.startswith("airflow-") and command[0] not in ("bash", "python"):
+        command = ["airflow", *command]  # the Airflow image's entrypoint runs `airflow <command>`
+    assert shape(command) == shape(native(name).argv)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_environment_has_every_native_setting(name: str, services: dict[str, dict], native) -> None:
+    missing = set(native(name).env) - NATIVE_ONLY - set(environment(services[name]))
+    assert not missing, f"{name} lacks {missing}"
+
+
+def test_mlflow_server_has_the_native_flags(services: dict[str, dict], settings: Settings,
+                                            native) -> None:
+    command = [interpolate(str(a), dict(settings.values)) for a in services["mlflow"]["command"]]
+    argv = native("mlflow").argv
+    assert [a for a in command if a.startswith("--")] == [a for a in argv if a.startswith("--")]
+    option = dict(zip(command, command[1:], strict=False))
+    native_option = dict(zip(argv, argv[1:], strict=False))
+    assert_same_database(option["--backend-store-uri"], native_option["--backend-store-uri"])
+    assert option["--artifacts-destination"] == native_option["--artifacts-destination"]
+    allowed = option["--allowed-hosts"].split(",")
+    # Airflow's tasks and the model server, and `make up`'s probe of the published port.
+    assert {"mlflow:5000", f"mlflow:{settings.get('MLFLOW_PORT')}",
+            f"127.0.0.1:{settings.get('MLFLOW_PORT')}"} <= set(allowed)
+    env = environment(services["mlflow"])
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == native("mlflow").env[
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+def test_data_lives_in_named_volumes(compose: dict, services: dict[str, dict]) -> None:
+    wanted = [("postgres", "/var/lib/postgresql/data"), ("s3", "/data"),
+              ("airflow-scheduler", "/opt/airflow/logs"), ("airflow-apiserver", "/opt/airflow/auth")]
+    for role in ("edge", "cloud"):
+        env = environment(services[f"ids-{role}"])
+        wanted += [(f"ids-{role}", env["IDS_DATA_DIR"]), (f"ids-{role}", env["IDS_CERT_DIR"])]
+    for name, target in wanted:
+        sources = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
+        assert sources.get(target) in compose["volumes"], f"{name}: {target} is not a named volume"
+
+
+# --- The health checks themselves ---------------------------------------------------------------------
+
+class _FakeMlflow(BaseHTTPRequestHandler):
+    """Answers like MLflow 3 told `--allowed-hosts mlflow:5000`: 403 to any other Host header."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        status = 200 if self.headers["Host"] == "mlflow:5000" else 403
+        self.server.paths.append(self.path)
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def load_mlflow_healthcheck():
+    spec = importlib.util.spec_from_file_location("mlflow_healthcheck",
+                                                  REPO_ROOT / "mlflow" / "healthcheck.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mlflow_health_check_fails_on_a_refused_host_header() -> None:
+    healthcheck = load_mlflow_healthcheck()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeMlflow)
+    server.paths = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert healthcheck.main(["healthcheck.py", base, "mlflow:5000"]) == 0
+        assert any(p.startswith("/api/2.0/mlflow/experiments/search") for p in server.paths)
+        assert "/api/2.0/mlflow-artifacts/artifacts" in server.paths
+        failure = healthcheck.check(base, "elsewhere:5000")
+        assert failure and "403" in failure
+    finally:
+        server.shutdown()
+        server.server_close()
+    unreachable = healthcheck.check(base, "mlflow:5000", timeout=2)
+    assert unreachable and "answered" not in unreachable
+
+
+@pytest.fixture
+def ids_edge(tmp_path: Path) -> Iterator[tuple[int, dict[str, str], subprocess.Popen]]:
+    """A real mock IDS edge on free ports, with a login that is not the published default."""
+    login = {"IDS_API_USER": "probe-admin", "IDS_API_PASSWORD": secrets.token_urlsafe(16)}
+    api_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDS_")}
+    env.update(login, IDS_EDGE_IDS_PORT=str(free_port()), IDS_EDGE_API_PORT=str(api_port),
+               IDS_DATA_DIR=str(tmp_path / "data"), IDS_CERT_DIR=str(tmp_path / "certs"),
+               IDS_BIND_HOST="127.0.0.1", IDS_LOG_LEVEL="warning",
+               PYTHONPATH=str(REPO_ROOT / "ids-mock"))
+    with open(tmp_path / "edge.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "ids_mock", "serve", "--role", "edge"],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield api_port, login, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def test_ids_health_check_logs_in_over_https(services: dict[str, dict], ids_edge) -> None:
+    api_port, login, process = ids_edge
+    test = services["ids-edge"]["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[-1] == "8090"
+    assert services["ids-cloud"]["healthcheck"]["test"][:-1] == test[:-1]
+    probe = [sys.executable, *test[2:-1], str(api_port)]
+    base_env = {"PATH": os.environ["PATH"]}
+
+    deadline = time.monotonic() + 30
+    while True:
+        result = subprocess.run(probe, env={**base_env, **login}, capture_output=True, timeout=30)
+        if result.returncode == 0:
+            break
+        assert process.poll() is None, "the mock IDS edge exited"
+        assert time.monotonic() < deadline, result.stderr.decode()[-2000:]
+        time.sleep(0.5)
+    wrong = {**login, "IDS_API_PASSWORD": "not-" + login["IDS_API_PASSWORD"]}
+    refused = subprocess.run(probe, env={**base_env, **wrong}, capture_output=True, timeout=30)
+    assert refused.returncode != 0 and b"401" in refused.stderr
+
+
+# --- With a Docker engine -----------------------------------------------------------------------------
+
+@pytest.mark.docker
+@pytest.mark.integration
+def test_compose_stack_comes_up_healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not engine_available():
+        pytest.skip("no Docker engine answers `docker info`: the Compose stack is checked "
+                    "statically only (the tests above)")
+    from testcontainers.compose import DockerCompose
+
+    from stack.readiness import CHECKS, Probe
+
+    env_file = write_test_env(tmp_path, STACK="compose")
+    config = subprocess.run(
+        ["docker", "compose", "--project-directory", str(REPO_ROOT), "--env-file", str(env_file),
+         "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert config.returncode == 0, config.stderr
+    # A project of its own: a stack started with `make up` is never touched.
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", f"local-mlops-test-{secrets.token_hex(4)}")
+    settings = load_settings(env_file, environ={})
+    probe = Probe(settings, mlflow_host=f"mlflow:{settings.get('MLFLOW_PORT')}")
+    with DockerCompose(REPO_ROOT, compose_file_name=COMPOSE_FILE.name, env_file=str(env_file),
+                       build=True, wait=True):
+        for service in SERVICES:
+            if not service.one_shot:
+                CHECKS[service.name](probe)
