@@ -38,7 +38,7 @@ class ComposeRunner:
 
     def probe(self) -> Probe:
         # Airflow's tasks reach MLflow by its service name: prove that Host header is accepted.
-        return Probe(self.settings, mlflow_host=f"mlflow:{self.settings.get('MLFLOW_PORT')}")
+        return Probe(self.settings, mlflow_host="mlflow:5000")  # the fixed container port
 
     def _container_failure(self, service: Service) -> str | None:
         result = self._compose("ps", "-a", "--format", "json", service.name, check=False,

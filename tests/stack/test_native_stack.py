@@ -1,0 +1,231 @@
+"""The native stack from nothing: readiness, a model through MLflow, persistence, clean stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from stack.airflow_api import AirflowAPI
+from stack.native.backends import load as load_backends
+from stack.native.layout import Layout
+from stack.native.programs import airflow_environment
+from stack.native.supervisor import Supervisor
+from stack.services import SERVICES
+from stack.settings import REPO_ROOT
+from tests.conftest import LiveStack, make_test_folder, stack_cli, write_test_env
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE_DAG_ID = runpy.run_path(str(REPO_ROOT / "project_template" / "config.py"))["DAG_ID"]
+
+# Runs with the environment of Airflow's tasks: what a DAG's task does with MLflow.
+MLFLOW_CLIENT = """
+import json, sys
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from sklearn.linear_model import LinearRegression
+
+name = sys.argv[1]
+X = np.arange(20, dtype=float).reshape(10, 2)
+y = X @ [1.5, -2.0] + 3.0
+mlflow.set_experiment("stack-smoke")
+with mlflow.start_run() as run:
+    mlflow.log_params({"fit_intercept": True, "features": 2})
+    mlflow.log_metrics({"r2_train": 1.0, "rmse_train": 0.0})
+    info = mlflow.sklearn.log_model(LinearRegression().fit(X, y), name="model",
+                                    input_example=X[:2], registered_model_name=name)
+client = MlflowClient()
+version = info.registered_model_version
+client.set_registered_model_alias(name, "champion", version)
+loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+print(json.dumps({"run_id": run.info.run_id, "version": str(version),
+                  "prediction": [float(v) for v in loaded.predict(X[:3])],
+                  "expected": [float(v) for v in y[:3]]}))
+"""
+
+
+def _airflow_task_env(stack: LiveStack) -> dict[str, str]:
+    settings = stack.settings
+    layout = Layout(settings.state_dir)
+    return {**os.environ, **airflow_environment(settings, load_backends(layout), layout)}
+
+
+def _our_processes(stack: LiveStack) -> list[psutil.Process]:
+    """supervisord and every process below it."""
+    pid = Supervisor(Layout(stack.settings.state_dir)).pid
+    if pid is None:
+        return []
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def test_cold_start_reports_every_service_ready(live_stack: LiveStack) -> None:
+    if not live_stack.managed:
+        pytest.skip("STACK=external: the stack was started elsewhere")
+    output = live_stack.up_output
+    backends = load_backends(Layout(live_stack.settings.state_dir))
+    for service in SERVICES:
+        if not service.backend or service.backend in backends.names:
+            assert f"✓ {service.name}" in output, service.name
+    assert "All services ready" in output
+    assert live_stack.settings.airflow_url in output and live_stack.settings.mlflow_url in output
+
+
+def test_every_readiness_check_passes(live_stack: LiveStack) -> None:
+    result = stack_cli(live_stack.env_file, "status")
+    assert "NOT READY" not in result.stdout
+
+
+def test_servers_listen_on_loopback_only(live_stack: LiveStack) -> None:
+    settings = live_stack.settings
+    ours = {p.pid for p in _our_processes(live_stack)}
+    for conn in psutil.net_connections(kind="inet"):
+        if conn.status != psutil.CONN_LISTEN or conn.pid not in ours:
+            continue
+        # Airflow's log servers bind 0.0.0.0 whatever we ask (only their ports can be set).
+        log_ports = {settings.int("AIRFLOW_WORKER_LOG_PORT"),
+                     settings.int("AIRFLOW_TRIGGERER_LOG_PORT")}
+        if conn.laddr.port not in log_ports:
+            assert conn.laddr.ip == "127.0.0.1", conn
+
+
+def test_mlflow_host_header_of_airflow_tasks_is_accepted(live_stack: LiveStack) -> None:
+    settings = live_stack.settings
+    url = f"{settings.mlflow_url}/api/2.0/mlflow/experiments/search"
+    ok = requests.get(url, params={"max_results": 1}, timeout=10)
+    assert ok.status_code == 200
+    # A name the server was not told about is refused: the check is real, not switched off.
+    foreign = requests.get(url, params={"max_results": 1}, timeout=10,
+                           headers={"Host": "evil.example:80"})
+    assert foreign.status_code == 403
+
+
+def test_airflow_task_environment_logs_a_model_and_loads_it_through_the_registry(
+        live_stack: LiveStack) -> None:
+    result = subprocess.run([sys.executable, "-c", MLFLOW_CLIENT, "stack-smoke-model"],
+                            env=_airflow_task_env(live_stack), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["prediction"] == pytest.approx(outcome["expected"])
+    # The artifacts went through the server into the object store.
+    artifacts = requests.get(
+        f"{live_stack.settings.mlflow_url}/api/2.0/mlflow/artifacts/list",
+        params={"run_id": outcome["run_id"], "path": "model"}, timeout=10)
+    assert artifacts.status_code == 200, artifacts.text
+
+
+def test_state_survives_down_and_up_and_down_leaves_no_process(live_stack: LiveStack) -> None:
+    if not live_stack.managed:
+        pytest.skip("STACK=external: this test restarts the stack, which it does not own")
+    settings = live_stack.settings
+    env = _airflow_task_env(live_stack)
+    model = "persistence-model"
+    made = subprocess.run([sys.executable, "-c", MLFLOW_CLIENT, model], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-3000:]
+    before = json.loads(made.stdout.strip().splitlines()[-1])
+
+    api = AirflowAPI.from_settings(settings)
+    api.wait_for_dag(EXAMPLE_DAG_ID, timeout=120)
+    api.unpause(EXAMPLE_DAG_ID)
+    run_id = api.trigger(EXAMPLE_DAG_ID)
+    run_before = api.wait_for_run(EXAMPLE_DAG_ID, run_id, timeout=400)
+
+    processes = _our_processes(live_stack)
+    assert len(processes) > 5
+    live_stack.down()
+    time.sleep(0.5)
+    alive = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"still running after make down: {[p.cmdline()[:3] for p in alive]}"
+    for variable in ("AIRFLOW_PORT", "MLFLOW_PORT", "POSTGRES_PORT", "S3_PORT"):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", settings.int(variable))) != 0, variable
+
+    live_stack.up()
+    # The registered version, its alias and its artifacts are still there.
+    check = f"""
+import mlflow, json
+from mlflow import MlflowClient
+v = MlflowClient().get_model_version_by_alias("{model}", "champion")
+m = mlflow.pyfunc.load_model("models:/{model}@champion")
+import numpy as np
+X = np.arange(20, dtype=float).reshape(10, 2)
+print(json.dumps({{"version": v.version, "prediction": [float(p) for p in m.predict(X[:3])]}}))
+"""
+    after = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert after.returncode == 0, after.stderr[-3000:]
+    restored = json.loads(after.stdout.strip().splitlines()[-1])
+    assert restored["version"] == before["version"]
+    assert restored["prediction"] == pytest.approx(before["prediction"])
+    # The DAG run and its outcome are still there.
+    run_after = AirflowAPI.from_settings(live_stack.settings).dag_run(EXAMPLE_DAG_ID, run_id)
+    assert run_after["state"] == run_before["state"]
+
+
+@pytest.fixture
+def spare_env() -> Path:
+    folder = make_test_folder()
+    yield write_test_env(folder)
+    subprocess.run([sys.executable, "-m", "stack", "--env-file", str(folder / ".env"), "down"],
+                   cwd=REPO_ROOT, capture_output=True)
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _nothing_started(env_file: Path) -> None:
+    layout = Layout(env_file.parent / "state")  # where write_test_env puts the state
+    assert Supervisor(layout).pid is None
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if str(env_file) in " ".join(p.info["cmdline"] or [])]
+    assert not leftovers
+
+
+def test_port_in_use_is_named_and_nothing_starts(spare_env: Path) -> None:
+    from stack.settings import load_settings
+
+    port = load_settings(spare_env, environ={}).int("MLFLOW_PORT")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = stack_cli(spare_env, "up", check=False)
+    assert result.returncode == 2
+    assert f"port {port} (MLFLOW_PORT, for mlflow) is already in use" in result.stderr
+    assert f"pid {os.getpid()}" in result.stderr
+    _nothing_started(spare_env)
+
+
+def test_malformed_env_is_named_and_nothing_starts(spare_env: Path) -> None:
+    import re
+
+    spare_env.write_text(re.sub(r"(?m)^AIRFLOW_JWT_SECRET=.*$", "AIRFLOW_JWT_SECRET=too-short",
+                                spare_env.read_text()))
+    result = stack_cli(spare_env, "up", check=False)
+    assert result.returncode == 2
+    assert "AIRFLOW_JWT_SECRET" in result.stderr and "64" in result.stderr
+    _nothing_started(spare_env)
+
+
+def test_service_that_never_becomes_ready_is_named_with_its_log_and_all_is_stopped(
+        spare_env: Path) -> None:
+    spare_env.write_text(spare_env.read_text().replace("STACK_HEALTH_TIMEOUT=180",
+                                                       "STACK_HEALTH_TIMEOUT=1"))
+    result = stack_cli(spare_env, "up", check=False, timeout=300)
+    assert result.returncode == 1
+    assert "not ready after 1s" in result.stdout
+    assert "failed:" in result.stderr and "log: " in result.stderr
+    assert "nothing is left half-running" in result.stdout
+    _nothing_started(spare_env)
