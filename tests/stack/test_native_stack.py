@@ -229,3 +229,18 @@ def test_service_that_never_becomes_ready_is_named_with_its_log_and_all_is_stopp
     assert "failed:" in result.stderr and "log: " in result.stderr
     assert "nothing is left half-running" in result.stdout
     _nothing_started(spare_env)
+
+
+def test_clean_asks_first_and_deletes_only_when_told(spare_env: Path) -> None:
+    state = spare_env.parent / "state"
+    (state / "postgres").mkdir(parents=True)
+    (state / "postgres" / "marker").write_text("data")
+    env = {k: v for k, v in os.environ.items() if k != "STACK"}
+    refused = subprocess.run([sys.executable, "-m", "stack", "--env-file", str(spare_env), "clean"],
+                             cwd=REPO_ROOT, input="no\n", capture_output=True, text=True, env=env)
+    assert refused.returncode == 1 and "Nothing deleted" in refused.stdout
+    assert (state / "postgres" / "marker").exists()
+    agreed = subprocess.run([sys.executable, "-m", "stack", "--env-file", str(spare_env), "clean"],
+                            cwd=REPO_ROOT, input="yes\n", capture_output=True, text=True, env=env)
+    assert agreed.returncode == 0, agreed.stderr
+    assert not state.exists()
