@@ -14,10 +14,11 @@ STACK_CLI := $(PY) -m stack --env-file $(ENV_FILE)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-# The environment comes from the committed lock file; uv is installed when missing.
+# The environment comes from the committed lock file; uv is installed when missing. Bytecode is
+# compiled at install: with PYTHONDONTWRITEBYTECODE set, every process would compile it anew.
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	@$(UV) sync --frozen --python $(PYTHON) --quiet
+	@$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --quiet
 	@touch $@
 
 install: $(VENV)/.synced ## create or update the Python environment from uv.lock
@@ -52,3 +53,10 @@ test-integration: install ## the tests that drive a live stack
 ids-offer: install ## offer a file in the IDS edge's catalog: make ids-offer FILE=path TITLE=title
 	@test -n "$(FILE)" -a -n "$(TITLE)" || { echo "usage: make ids-offer FILE=path/to/file TITLE='resource title'"; exit 2; }
 	@set -a; . ./$(ENV_FILE); set +a; PYTHONPATH=ids-mock $(PY) -m ids_mock offer --file "$(FILE)" --title "$(TITLE)"
+
+demo: install ## run the example pipeline on the running stack and show its tasks, links and a prediction
+	@$(PY) -m stack.demo
+
+new-project: install ## copy the template into projects/NAME with its own DAG id and experiment
+	@test -n "$(NAME)" || { echo "usage: make new-project NAME=my-project"; exit 2; }
+	@$(PY) -m stack.new_project "$(NAME)"

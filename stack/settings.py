@@ -241,6 +241,7 @@ def ensure_env_file(path: Path = ENV_FILE, example: Path = ENV_EXAMPLE) -> bool:
 def load_settings(path: Path = ENV_FILE, environ: Mapping[str, str] | None = None,
                   example: Path = ENV_EXAMPLE) -> Settings:
     """Read `.env`, let the process environment override it (as Compose does), and validate."""
+    path = path.resolve()  # supervisord and the services run from other folders
     if not path.exists():
         raise SettingsError(f"{path} does not exist: run `make up` (it writes one) or copy .env.example.")
     environ = os.environ if environ is None else environ

@@ -9,6 +9,7 @@ engine brings the stack up where an engine answers and skips, saying so, where n
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import secrets
@@ -30,7 +31,7 @@ from packaging.specifiers import SpecifierSet
 from stack.compose import engine_available
 from stack.native.backends import Backends
 from stack.native.layout import Layout
-from stack.native.programs import PROGRAMS, airflow_environment, program
+from stack.native.programs import PROGRAMS, airflow_environment, dag_bundles, program
 from stack.services import SERVICES
 from stack.settings import (
     REPO_ROOT,
@@ -46,7 +47,8 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 CELERY_FILE = REPO_ROOT / "docker-compose.celery.yml"
 COMPOSE_FILES = (COMPOSE_FILE, CELERY_FILE)
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
-DAG_MOUNT = "./project_template:/opt/airflow/dags"
+DAG_MOUNT = "./project_template:/opt/airflow/project_template"
+PROJECTS_MOUNT = "./projects:/opt/airflow/projects"
 CELERY_PROFILE = "celery"
 
 # `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`, `${NAME?message}`.
@@ -63,6 +65,7 @@ _PIN = re.compile(r"^==[0-9][0-9A-Za-z.+!-]*$")
 # are the container's path, a service name or a fixed container port instead.
 CONTAINER_SPECIFIC = {
     "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
     "AIRFLOW__API__HOST", "AIRFLOW__API__PORT", "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
     # Compose uses the scheduler's health server for its health check; the native runner does not.
@@ -400,7 +403,12 @@ def test_dag_folder_is_mounted_into_every_airflow_component(services: dict[str, 
     for name, service in services.items():
         if name.startswith("airflow-"):
             assert DAG_MOUNT in service["volumes"], name
-            assert environment(service)["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/dags"
+            assert PROJECTS_MOUNT in service["volumes"], name
+            env = environment(service)
+            assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/project_template"
+            # The same bundles as the native runner, at the container's paths.
+            assert json.loads(env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]) == json.loads(
+                dag_bundles("/opt/airflow/project_template", "/opt/airflow/projects"))
 
 
 def test_airflow_components_share_the_common_block(compose: dict,

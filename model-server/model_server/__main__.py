@@ -1,0 +1,28 @@
+"""`python -m model_server`: serve REGISTERED_MODEL_NAME@MODEL_SERVER_ALIAS on MODEL_SERVER_PORT."""
+
+from __future__ import annotations
+
+import logging
+
+import mlflow
+import uvicorn
+
+from .app import build_app
+from .champion import ChampionTracker
+from .settings import ServerSettings
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = ServerSettings.from_env()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    tracker = ChampionTracker(settings.model_name, settings.alias)
+    app = build_app(tracker, settings.poll_seconds)
+    logging.getLogger(__name__).info(
+        "serving %s@%s from %s on %s:%d (polling every %ss)", settings.model_name, settings.alias,
+        settings.tracking_uri, settings.bind_host, settings.port, settings.poll_seconds)
+    uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

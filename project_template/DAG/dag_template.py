@@ -1,0 +1,182 @@
+"""
+# MLOps lifecycle
+
+Reads the project's dataset, trains every candidate model, and promotes the best one to the
+registry's `champion` alias only when it beats the current champion on held-out data.
+
+1. **read_data**: fetch the dataset (IDS, a local file or S3), validate it, keep an immutable copy
+   as an MLflow artifact of this run's pipeline run.
+2. **data_processing**: seeded train/validation/test split, each part stored as its own copy.
+3. **candidate_models**: the candidates this run trains (param `candidate_models`).
+4. **model_training**: one mapped task per candidate; logs params, metrics, the model and its
+   training data to MLflow.
+5. **select_best_model**: the best candidate by `metric_bm` (`max` or `min`).
+6. **register_and_promote**: registers it; it becomes `champion` only if strictly better than
+   the current champion on the test split, else `challenger`. Both scores are version tags.
+7. **deploy**: the model server serves the champion.
+8. **register_experiment**: offers the experiment in the IDS cloud catalog.
+
+Only one run is active at a time (`max_active_runs=1`), so two runs never promote at once.
+Bad data fails `read_data` at once (no retries), naming the problem; the champion is untouched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+
+
+def import_project(project_dir: Path) -> ModuleType:
+    """Import the project folder as a package named after the folder.
+
+    Every project has `Data/`, `Process/`, ... folders. Imported as top-level names they would
+    shadow each other in any process that loads two projects (the dag-processor, a DagBag, a
+    test); as `<project>.Data` they cannot. This works wherever the DAG folder is, without
+    relying on what Airflow puts on sys.path.
+    """
+    name = project_dir.name
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if Path(loaded.__file__ or "").resolve().parent != project_dir.resolve():
+            raise ImportError(f"two projects named {name!r}: {loaded.__file__} and {project_dir}")
+        return loaded
+    spec = importlib.util.spec_from_file_location(
+        name, project_dir / "__init__.py", submodule_search_locations=[str(project_dir)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    spec.loader.exec_module(package)
+    return package
+
+
+PROJECT = import_project(Path(__file__).absolute().parent.parent).__name__
+config = importlib.import_module(f"{PROJECT}.config")
+
+
+def project_module(name: str) -> ModuleType:
+    """A step module of this project. Tasks import them when they run, so parsing stays light."""
+    module = importlib.import_module(f"{PROJECT}.{name}")
+    import mlflow
+
+    mlflow.set_tracking_uri(config.MLFLOW_TRACKING_URI)
+    return module
+
+
+def fail_without_retry(error: Exception) -> AirflowFailException:
+    """Bad input does not get better by retrying: fail the task at once, with the reason."""
+    return AirflowFailException(f"{type(error).__name__}: {error}")
+
+
+@dag(
+    dag_id=config.DAG_ID,
+    description=f"MLOps lifecycle of {config.EXPERIMENT_NAME}: data to a served champion",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["mlops", "mlflow", "ids", config.EXPERIMENT_NAME],
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=5),
+    },
+    params={
+        "data_source": Param(
+            config.DATA_SOURCE, type="string", enum=["ids", "local", "s3"], title="Data source",
+            description="Where read_data fetches the dataset."),
+        "data_location": Param(
+            "", type="string", title="Data location",
+            description="IDS resource title, file path or s3://bucket/key. Empty: the project's "
+                        "default for the chosen source (config.py)."),
+        "candidate_models": Param(
+            list(config.CANDIDATE_MODELS), type="array", title="Candidate models",
+            items={"type": "string", "enum": list(config.CANDIDATE_MODELS)},
+            examples=list(config.CANDIDATE_MODELS), minItems=1,
+            description="The models to train, one mapped model_training task each."),
+        "metric_bm": Param(
+            config.METRIC_BM, type="string", title="Selection metric",
+            enum=["r2_validation", "rmse_validation", "mae_validation"],
+            description="Validation metric that picks the best candidate; promotion compares the "
+                        "same measure on the test split."),
+        "metric_bm_type": Param(
+            config.METRIC_BM_TYPE, type="string", enum=["max", "min"], title="Better is",
+            description="max for r2, min for rmse and mae."),
+    },
+)
+def mlops_lifecycle():
+    @task
+    def read_data() -> dict:
+        steps = project_module("Data.read_data")
+        validation = project_module("Process.validation")
+        context = get_current_context()
+        params = context["params"]
+        try:
+            source = steps.resolve_data_source(params["data_source"], params["data_location"])
+            return steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"])
+        except validation.DataValidationError as error:
+            raise fail_without_retry(error) from error
+
+    @task
+    def data_processing(data: dict) -> dict[str, str]:
+        steps = project_module("Process.data_processing")
+        return steps.data_processing(data["data_uri"], data["pipeline_run_id"])
+
+    @task
+    def candidate_models() -> list[dict]:
+        candidates = project_module("Models.candidates")
+        try:
+            return candidates.resolve_candidates(get_current_context()["params"]["candidate_models"])
+        except candidates.CandidateError as error:
+            raise fail_without_retry(error) from error
+
+    # Two cores on a laptop: train two candidates at a time.
+    @task(max_active_tis_per_dagrun=2)
+    def model_training(candidate: dict, data: dict, splits: dict[str, str]) -> dict:
+        steps = project_module("Models.train_model")
+        return steps.train_candidate(candidate, splits, config.EXPERIMENT_NAME,
+                                     data["pipeline_run_id"], get_current_context()["run_id"],
+                                     data["data_version"])
+
+    @task
+    def select_best_model(trained: list[dict]) -> dict:
+        steps = project_module("Deployment.select_best_model")
+        params = get_current_context()["params"]
+        return steps.select_best_model([model["run_id"] for model in trained],
+                                       params["metric_bm"], params["metric_bm_type"])
+
+    @task
+    def register_and_promote(best: dict, splits: dict[str, str]) -> dict:
+        steps = project_module("Deployment.promote_model")
+        params = get_current_context()["params"]
+        return steps.register_and_promote(
+            best, config.REGISTERED_MODEL_NAME, splits["test"], params["metric_bm"],
+            params["metric_bm_type"], config.CHAMPION_ALIAS, config.CHALLENGER_ALIAS)
+
+    @task
+    def deploy(decision: dict) -> dict:
+        steps = project_module("Deployment.deploy_model")
+        return steps.deploy(config.MODEL_SERVER_URL, decision["model_name"],
+                            config.CHAMPION_ALIAS, config.DEPLOY_TIMEOUT_SECONDS)
+
+    @task
+    def register_experiment() -> object:
+        steps = project_module("Deployment.register_experiment")
+        return steps.register_experiment(config.EXPERIMENT_NAME)
+
+    data = read_data()
+    splits = data_processing(data)
+    trained = model_training.partial(data=data, splits=splits).expand(candidate=candidate_models())
+    decision = register_and_promote(select_best_model(trained), splits)
+    deploy(decision) >> register_experiment()
+
+
+mlops_lifecycle()

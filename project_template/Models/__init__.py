@@ -1,0 +1,1 @@
+"""Models: the candidate estimators, their metrics, and training with MLflow tracking."""

@@ -1,0 +1,1 @@
+"""Processing: validate a dataset, split it, and build the feature pipeline."""

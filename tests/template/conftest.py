@@ -1,0 +1,92 @@
+"""Fixtures of the template tests: a throwaway MLflow store, Airflow home, and the example data."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_DIR = REPO_ROOT / "project_template"
+EXAMPLE_CSV = TEMPLATE_DIR / "Data" / "example_data" / "diabetes.csv"
+
+# The template is imported as the package `project_template`, as its DAG file imports it;
+# `stack` and `model_server` for the commands and the server.
+for path in (REPO_ROOT, REPO_ROOT / "model-server"):
+    if str(path) not in sys.path:
+        sys.path.append(str(path))
+
+# Airflow reads its home when first imported; without one it would write ~/airflow. These tests
+# only parse DAGs (no database), so an existing AIRFLOW_HOME is left as it is.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="template-tests-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def use_store(folder: Path) -> str:
+    """Point MLflow at a sqlite store in `folder`; artifacts go to `folder/mlruns`."""
+    import mlflow
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One local MLflow store (sqlite, no server) for the session: creating one takes seconds."""
+    return use_store(tmp_path_factory.mktemp("mlflow"))
+
+
+@pytest.fixture
+def experiment(mlflow_store: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh experiment of the shared store, its artifacts in this test's tmp_path."""
+    from mlflow.tracking import MlflowClient
+
+    name = f"{request.node.name}-{uuid.uuid4().hex[:8]}"
+    MlflowClient().create_experiment(name, artifact_location=(tmp_path / "artifacts").as_uri())
+    return name
+
+
+@pytest.fixture
+def example_bytes() -> bytes:
+    return EXAMPLE_CSV.read_bytes()
+
+
+# Fast candidates for tests: a model that predicts the mean (worse than anything real), a linear
+# model, and a small tree ensemble (skops needs its tree type trusted).
+MEAN_ONLY = {"name": "mean_only", "estimator": "sklearn.dummy.DummyRegressor", "params": {}}
+ELASTIC_NET = {"name": "elastic_net", "estimator": "sklearn.linear_model.ElasticNet",
+               "params": {"alpha": 0.05, "l1_ratio": 0.5, "random_state": 42}}
+SMALL_FOREST = {"name": "small_forest", "estimator": "sklearn.ensemble.RandomForestRegressor",
+                "params": {"n_estimators": 10, "max_depth": 4, "random_state": 42}}
+
+
+def run_lifecycle(source, experiment: str, model_name: str, candidates: list[dict],
+                  dag_run_id: str = "manual__test") -> dict:
+    """The DAG's steps in the DAG's order, as plain calls (what each task does, minus Airflow)."""
+    from project_template.Data.read_data import read_data
+    from project_template.Deployment.promote_model import register_and_promote
+    from project_template.Deployment.select_best_model import select_best_model
+    from project_template.Models.train_model import train_candidate
+    from project_template.Process.data_processing import data_processing
+
+    data = read_data(source, experiment, dag_run_id)
+    splits = data_processing(data["data_uri"], data["pipeline_run_id"])
+    trained = [train_candidate(candidate, splits, experiment, data["pipeline_run_id"],
+                               dag_run_id, data["data_version"]) for candidate in candidates]
+    best = select_best_model([model["run_id"] for model in trained], "r2_validation", "max")
+    decision = register_and_promote(best, model_name, splits["test"], "r2_validation", "max")
+    return {"data": data, "splits": splits, "trained": trained, "best": best,
+            "decision": decision}

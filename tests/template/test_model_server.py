@@ -1,0 +1,211 @@
+"""The model server: healthy without a champion, predicts exactly like the registry's champion,
+and switches champions under load without a failed request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+import numpy as np
+import pytest
+import requests
+from conftest import (
+    ELASTIC_NET,
+    EXAMPLE_CSV,
+    MEAN_ONLY,
+    REPO_ROOT,
+    SMALL_FOREST,
+    free_port,
+    run_lifecycle,
+)
+from mlflow.tracking import MlflowClient
+
+from project_template import config
+from project_template.Data.read_data import DataSource
+from project_template.Deployment.deploy_model import DeploymentError, deploy
+from project_template.Models.train_model import train_candidate
+
+LOCAL = DataSource("local", str(EXAMPLE_CSV))
+
+
+@pytest.fixture(scope="module")
+def server(mlflow_store, tmp_path_factory):
+    """`python -m model_server` on a free port, following a model with no versions yet."""
+    name = f"served-{os.getpid()}-{time.time_ns()}"
+    experiment = name
+    MlflowClient().create_experiment(
+        experiment, artifact_location=tmp_path_factory.mktemp("served").as_uri())
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "model-server"),
+           "MLFLOW_TRACKING_URI": mlflow_store, "REGISTERED_MODEL_NAME": name,
+           "MODEL_SERVER_PORT": str(port), "MODEL_SERVER_BIND_HOST": "127.0.0.1",
+           "MODEL_SERVER_POLL_SECONDS": "0.5"}
+    log = tmp_path_factory.mktemp("server-log") / "model-server.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "model_server"], env=env,
+                                   stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        yield {"url": url, "name": name, "experiment": experiment, "log": log}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _features(rows: int = 8):
+    import pandas as pd
+
+    frame = pd.read_csv(EXAMPLE_CSV, sep=";").head(rows)
+    return frame.drop(columns=[config.TARGET_COLUMN])
+
+
+def _predict(url: str, features, timeout: float = 30) -> requests.Response:
+    return requests.post(f"{url}/invocations", timeout=timeout,
+                         json={"dataframe_split": features.to_dict(orient="split", index=False)})
+
+
+def _wait_for_version(url: str, version: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while requests.get(f"{url}/health", timeout=5).json()["version"] != version:
+        assert time.monotonic() < deadline, f"server never served version {version}"
+        time.sleep(0.2)
+
+
+def test_without_champion_it_is_healthy_and_answers_503(server):
+    health = requests.get(f"{server['url']}/health", timeout=5)
+    assert health.status_code == 200 and health.json()["version"] is None
+    assert requests.get(f"{server['url']}/ping", timeout=5).status_code == 200
+    assert requests.get(f"{server['url']}/version", timeout=5).text == mlflow.__version__
+    response = _predict(server["url"], _features())
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "NO_CHAMPION"
+    assert server["name"] in response.json()["message"]
+
+
+def test_deploy_makes_it_serve_the_champion_and_it_predicts_like_the_registry(server):
+    decision = run_lifecycle(LOCAL, server["experiment"], server["name"], [ELASTIC_NET])
+    assert decision["decision"]["promoted"]
+    result = deploy(server["url"], server["name"], "champion", timeout=60, poll_seconds=0.5)
+    assert result["deployed"] and str(result["version"]) == "1"
+
+    features = _features()
+    expected = mlflow.pyfunc.load_model(f"models:/{server['name']}@champion").predict(features)
+    url = f"{server['url']}/invocations"
+    answers = {
+        "dataframe_split": requests.post(url, timeout=30, json={
+            "dataframe_split": features.to_dict(orient="split", index=False)}),
+        "dataframe_records": requests.post(url, timeout=30, json={
+            "dataframe_records": features.to_dict(orient="records")}),
+        "inputs": requests.post(url, timeout=30, json={
+            "inputs": features.to_dict(orient="list")}),
+        "csv": requests.post(url, timeout=30, data=features.to_csv(index=False),
+                             headers={"Content-Type": "text/csv"}),
+    }
+    for protocol, response in answers.items():
+        assert response.status_code == 200, (protocol, response.text)
+        assert np.array_equal(np.asarray(response.json()["predictions"]), expected), protocol
+
+
+def _register_candidate(server: dict, candidate: dict) -> tuple[str, dict]:
+    """Train `candidate` on the champion's splits and register it (no alias); return its version."""
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(server["name"], "champion")
+    training_run = client.get_run(champion.run_id)
+    pipeline_run_id = training_run.data.tags["mlflow.parentRunId"]
+    artifact = client.get_run(pipeline_run_id).info.artifact_uri
+    splits = {part: f"{artifact}/splits/{part}.csv" for part in ("train", "validation", "test")}
+    trained = train_candidate(candidate, splits, server["experiment"], pipeline_run_id,
+                              "manual__server", training_run.data.tags["data_version"])
+    return str(mlflow.register_model(trained["model_uri"], server["name"]).version), trained
+
+
+def test_champion_switch_under_a_request_stream_drops_nothing(server):
+    client = MlflowClient()
+    first = client.get_model_version_by_alias(server["name"], "champion")
+    second, _ = _register_candidate(server, SMALL_FOREST)
+
+    features = _features(5)
+    old = mlflow.pyfunc.load_model(f"models:/{server['name']}/{first.version}").predict(features)
+    new = mlflow.pyfunc.load_model(f"models:/{server['name']}/{second}").predict(features)
+    assert not np.array_equal(old, new)
+
+    results: list[tuple[float, int, object]] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                response = _predict(server["url"], features)
+                results.append((started, response.status_code, response.json()["predictions"]))
+            except Exception as error:  # a dropped connection counts as a failure
+                results.append((started, -1, repr(error)))
+
+    threads = [threading.Thread(target=stream) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    client.set_registered_model_alias(server["name"], "champion", second)  # the poller follows
+    _wait_for_version(server["url"], str(second))
+    switched = time.monotonic()
+    time.sleep(1.0)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert results and all(status == 200 for _, status, _ in results), \
+        [r for r in results if r[1] != 200][:3]
+    served = [np.asarray(predictions) for _, _, predictions in results]
+    assert all(np.array_equal(p, old) or np.array_equal(p, new) for p in served)
+    assert any(np.array_equal(p, old) for p in served)
+    after = [np.asarray(p) for started, _, p in results if started > switched]
+    assert after and all(np.array_equal(p, new) for p in after)
+
+
+def test_a_version_that_fails_to_load_leaves_the_old_one_serving(server):
+    client = MlflowClient()
+    serving = str(client.get_model_version_by_alias(server["name"], "champion").version)
+    broken, trained = _register_candidate(server, MEAN_ONLY)
+    model_id = trained["model_uri"].removeprefix("models:/")
+    location = Path(urlparse(client.get_logged_model(model_id).artifact_location).path)
+    (location / "model.skops").unlink()
+    client.set_registered_model_alias(server["name"], "champion", broken)
+    try:
+        with pytest.raises(DeploymentError, match=f"model.skops.*expected {server['name']} version {broken}"):
+            deploy(server["url"], server["name"], "champion", timeout=3, poll_seconds=0.5)
+        health = requests.get(f"{server['url']}/health", timeout=5).json()
+        assert health["version"] == serving and "model.skops" in health["last_error"]
+        assert _predict(server["url"], _features()).status_code == 200
+    finally:
+        client.set_registered_model_alias(server["name"], "champion", serving)
+
+
+def test_deploy_leaves_a_server_of_another_model_alone(server):
+    client = MlflowClient()
+    other = f"{server['name']}-other"
+    champion = client.get_model_version_by_alias(server["name"], "champion")
+    version = mlflow.register_model(f"models:/{server['name']}/{champion.version}", other).version
+    client.set_registered_model_alias(other, "champion", version)
+    result = deploy(server["url"], other, "champion", timeout=20, poll_seconds=0.5)
+    assert result["deployed"] is False
+    assert result["served"]["model_name"] == server["name"]

@@ -1,0 +1,91 @@
+"""`make new-project`: new projects get their own identity, and two projects never shadow each other."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE_DIR
+
+from stack.new_project import NewProjectError, create_project, main, package_name
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("projects")
+    create_project("alpha-model", folder)
+    create_project("beta_model", folder)
+    return folder
+
+
+def test_a_dagbag_over_two_projects_loads_both(projects):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(projects), safe_mode=True)
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == ["alpha_model", "beta_model"]
+    assert sorted(stat.file for stat in bag.dagbag_stats) == [
+        "alpha_model/DAG/dag_template.py", "beta_model/DAG/dag_template.py"]
+    assert "alpha-model" in bag.dags["alpha_model"].tags
+    assert bag.dags["beta_model"].params["data_source"] == "local"
+
+
+def test_steps_of_both_projects_load_side_by_side_in_one_process(projects):
+    from airflow.dag_processing.dagbag import DagBag
+
+    DagBag(dag_folder=str(projects), safe_mode=True)  # registers both packages, as Airflow does
+    alpha = importlib.import_module("alpha_model.Data.read_data")
+    beta = importlib.import_module("beta_model.Data.read_data")
+    template = importlib.import_module("project_template.Data.read_data")
+    assert Path(alpha.__file__).is_relative_to(projects / "alpha_model")
+    assert Path(beta.__file__).is_relative_to(projects / "beta_model")
+    assert Path(template.__file__).is_relative_to(TEMPLATE_DIR)
+    assert alpha.config.EXPERIMENT_NAME == "alpha-model"
+    assert beta.config.REGISTERED_MODEL_NAME == "beta_model"
+    # Each step reads its own project's data, not the first one imported.
+    assert alpha.fetch_raw_data(alpha.resolve_data_source()) == (
+        projects / "alpha_model/Data/example_data/diabetes.csv").read_bytes()
+    assert alpha.config.PROJECT_DIR != beta.config.PROJECT_DIR
+
+
+def test_two_projects_with_the_same_name_are_refused_not_mixed(tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    create_project("gamma", tmp_path / "one")
+    create_project("gamma", tmp_path / "two")
+    bag = DagBag(dag_folder=str(tmp_path), safe_mode=True)
+    assert len(bag.dags) == 1
+    [error] = bag.import_errors.values()
+    assert "two projects named 'gamma'" in error
+
+
+def test_new_project_rewrites_its_identity(tmp_path):
+    target = create_project("churn-model", tmp_path)
+    assert target == tmp_path / "churn_model"
+    text = (target / "config.py").read_text()
+    assert 'DAG_ID = "churn_model"' in text
+    assert 'EXPERIMENT_NAME = "churn-model"' in text
+    assert 'REGISTERED_MODEL_NAME = "churn-model"' in text
+    assert 'DATA_SOURCE = "local"' in text
+    assert not list(target.rglob("__pycache__"))
+    assert (target / ".airflowignore").is_file()
+    assert (target / "Data/example_data/diabetes.csv").read_bytes() == (
+        TEMPLATE_DIR / "Data/example_data/diabetes.csv").read_bytes()
+    assert not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("Churn", "lowercase"), ("9lives", "lowercase"), ("a--b", "lowercase"), ("", "lowercase"),
+    ("json", "importable"), ("mlflow", "importable"), ("project_template", "template"),
+])
+def test_bad_names_are_refused(name, reason):
+    with pytest.raises(NewProjectError, match=reason):
+        package_name(name)
+
+
+def test_cli_creates_and_refuses_an_existing_project(tmp_path, capsys):
+    assert main(["delta", "--projects-dir", str(tmp_path)]) == 0
+    assert "DAG id:           delta" in capsys.readouterr().out
+    assert main(["delta", "--projects-dir", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
