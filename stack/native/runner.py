@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stack.native import backends as backend_choice
 from stack.native.layout import Layout
-from stack.native.programs import VENV_BIN, program
+from stack.native.programs import PROJECTS_FOLDER, VENV_BIN, program
 from stack.native.supervisor import FAILED_STATES, Supervisor, render_config
 from stack.preflight import check_ports, check_resources
 from stack.readiness import CHECKS, NotReady, Probe
@@ -42,12 +42,7 @@ class NativeRunner:
     # -- what runs -------------------------------------------------------------------------
 
     def services(self, backends: backend_choice.Backends) -> list[Service]:
-        # TEMPORARY while the IDS mock and model server are being written: skip absent code.
-        absent = {name for name, path in (("ids-edge", "ids-mock/ids_mock/__main__.py"),
-                                          ("ids-cloud", "ids-mock/ids_mock/__main__.py"),
-                                          ("model-server", "model-server/model_server/__main__.py"))
-                  if not (REPO_ROOT / path).exists()}
-        return start_order([s for s in plan(backends.names) if s.name not in absent])
+        return start_order(plan(backends.names))
 
     def probe(self) -> Probe:
         return Probe(self.settings, mlflow_host=f"127.0.0.1:{self.settings.get('MLFLOW_PORT')}")
@@ -56,7 +51,7 @@ class NativeRunner:
 
     def up(self) -> bool:
         layout = self.layout
-        for folder in (layout.root, layout.logs, layout.run):
+        for folder in (layout.root, layout.logs, layout.run, PROJECTS_FOLDER):
             folder.mkdir(parents=True, exist_ok=True)
         already = self.supervisor.running()
         backends = backend_choice.choose(layout, VENV_BIN)
