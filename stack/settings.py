@@ -97,6 +97,14 @@ def _check_runner(name: str, value: str) -> None:
         raise SettingsError(f"{name}={value!r}: use one of {', '.join(RUNNERS)}, or leave it empty.")
 
 
+_CHOICES = {"DATA_SOURCE": ("ids", "local", "s3"), "METRIC_BM_TYPE": ("max", "min")}
+
+
+def _check_choice(name: str, value: str) -> None:
+    if value not in _CHOICES[name]:
+        raise SettingsError(f"{name}={value!r}: use one of {', '.join(_CHOICES[name])}.")
+
+
 def _validators(name: str) -> list[Callable[[str, str], None]]:
     """The checks a variable must pass, chosen by its name."""
     checks: list[Callable[[str, str], None]] = []
@@ -117,6 +125,8 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
         checks.append(_check_jwt_secret)
     if name == "STACK":
         checks.append(_check_runner)
+    if name in _CHOICES:
+        checks.append(_check_choice)
     return checks
 
 
@@ -246,8 +256,12 @@ def load_settings(path: Path = ENV_FILE, environ: Mapping[str, str] | None = Non
         raise SettingsError(f"{path} does not exist: run `make up` (it writes one) or copy .env.example.")
     environ = os.environ if environ is None else environ
     values = {k: v or "" for k, v in dotenv_values(path).items()}
-    for name in example_variables(example):
+    for name, default in example_variables(example).items():
         if name in environ:
             values[name] = environ[name]
+        elif name not in values and name not in SECRET_GENERATORS:
+            # A setting added after this .env was written: its documented default, as Compose's
+            # `${NAME:-default}` does. Secrets have no default and must be in the file.
+            values[name] = default
     validate(values, path, example)
     return Settings(values=values, path=path, root=path.parent)

@@ -64,6 +64,9 @@ def client_environment(settings: Settings, backends: Backends) -> dict[str, str]
         "MODEL_SERVER_URL": s.model_server_url,
         "EXPERIMENT_NAME": s.get("EXPERIMENT_NAME"),
         "REGISTERED_MODEL_NAME": s.get("REGISTERED_MODEL_NAME"),
+        "DATA_SOURCE": s.get("DATA_SOURCE"),
+        "METRIC_BM": s.get("METRIC_BM"),
+        "METRIC_BM_TYPE": s.get("METRIC_BM_TYPE"),
         "IDS_EDGE_HOST": s.client_host,
         "IDS_CLOUD_HOST": s.client_host,
     }

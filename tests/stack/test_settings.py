@@ -105,3 +105,14 @@ def test_environment_overrides_env_file_like_compose(env_file: Path) -> None:
 def test_missing_env_file_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="make up"):
         load_settings(tmp_path / ".env", environ={})
+
+
+def test_setting_added_after_env_was_written_takes_its_documented_default(env_file: Path) -> None:
+    rewrite(env_file, "METRIC_BM", None)
+    assert load_settings(env_file, environ={}).get("METRIC_BM") == "r2_validation"
+
+
+def test_invalid_choice_is_named(env_file: Path) -> None:
+    rewrite(env_file, "DATA_SOURCE", "ftp")
+    with pytest.raises(SettingsError, match="DATA_SOURCE='ftp': use one of ids, local, s3"):
+        load_settings(env_file, environ={})
