@@ -179,4 +179,9 @@ def mlops_lifecycle():
     deploy(decision) >> register_experiment()
 
 
-mlops_lifecycle()
+lifecycle = mlops_lifecycle()
+
+if __name__ == "__main__":
+    # `python DAG/dag_template.py` runs the whole DAG in this process against the stack that the
+    # environment points at (Airflow's database, MLflow, IDS), with no scheduler involved.
+    lifecycle.test()

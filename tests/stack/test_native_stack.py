@@ -162,7 +162,7 @@ v = MlflowClient().get_model_version_by_alias("{model}", "champion")
 m = mlflow.pyfunc.load_model("models:/{model}@champion")
 import numpy as np
 X = np.arange(20, dtype=float).reshape(10, 2)
-print(json.dumps({{"version": v.version, "prediction": [float(p) for p in m.predict(X[:3])]}}))
+print(json.dumps({{"version": str(v.version), "prediction": [float(p) for p in m.predict(X[:3])]}}))
 """
     after = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True,
                            timeout=300)
