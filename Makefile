@@ -59,4 +59,4 @@ demo: install ## run the example pipeline on the running stack and show its task
 
 new-project: install ## copy the template into projects/NAME with its own DAG id and experiment
 	@test -n "$(NAME)" || { echo "usage: make new-project NAME=my-project"; exit 2; }
-	@$(PY) -m stack.new_project "$(NAME)"
+	@$(PY) -m stack.new_project --env-file $(ENV_FILE) "$(NAME)"

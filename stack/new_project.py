@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import re
 import shutil
 import sys
 from pathlib import Path
+
+from stack.settings import ENV_FILE, SettingsError, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = REPO_ROOT / "project_template"
@@ -76,15 +77,25 @@ def create_project(name: str, projects_dir: Path = DEFAULT_PROJECTS_DIR,
     return target
 
 
+def _projects_dir(env_file: Path) -> Path:
+    """The running stack's projects bundle: PROJECTS_DIR of `.env`, else ./projects."""
+    try:
+        return load_settings(env_file).projects_dir
+    except SettingsError:
+        return DEFAULT_PROJECTS_DIR
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("name", help="project name, e.g. churn-model (DAG id churn_model)")
     parser.add_argument("--projects-dir", type=Path,
-                        default=Path(os.environ.get("PROJECTS_DIR") or DEFAULT_PROJECTS_DIR),
-                        help="where projects live (default: $PROJECTS_DIR or ./projects)")
+                        help="where projects live (default: PROJECTS_DIR of the settings file)")
+    parser.add_argument("--env-file", type=Path, default=ENV_FILE,
+                        help="the settings file (default: the repository's .env)")
     args = parser.parse_args(argv)
     try:
-        target = create_project(args.name, args.projects_dir)
+        projects_dir = args.projects_dir or _projects_dir(args.env_file)
+        target = create_project(args.name, projects_dir)
     except NewProjectError as error:
         print(f"new-project: {error}", file=sys.stderr)
         return 2

@@ -176,6 +176,11 @@ class Settings:
         return path if path.is_absolute() else self.root / path
 
     @property
+    def projects_dir(self) -> Path:
+        path = Path(self.get("PROJECTS_DIR"))
+        return path if path.is_absolute() else self.root / path
+
+    @property
     def health_timeout(self) -> float:
         return float(self.get("STACK_HEALTH_TIMEOUT"))
 

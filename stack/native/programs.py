@@ -18,7 +18,6 @@ from stack.settings import REPO_ROOT, Settings
 
 VENV_BIN = Path(sys.executable).parent
 DAGS_FOLDER = REPO_ROOT / "project_template"
-PROJECTS_FOLDER = REPO_ROOT / "projects"  # where `make new-project` puts new projects
 IDS_EXAMPLE_FILE = DAGS_FOLDER / "Data" / "example_data" / "diabetes.csv"
 
 
@@ -97,7 +96,7 @@ def airflow_environment(settings: Settings, backends: Backends, layout: Layout) 
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": dag_bundles(str(DAGS_FOLDER),
-                                                                      str(PROJECTS_FOLDER)),
+                                                                      str(s.projects_dir)),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__FERNET_KEY": s.get("AIRFLOW_FERNET_KEY"),
         "AIRFLOW__CORE__AUTH_MANAGER":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stack.native import backends as backend_choice
 from stack.native.layout import Layout
-from stack.native.programs import PROJECTS_FOLDER, VENV_BIN, program
+from stack.native.programs import VENV_BIN, program
 from stack.native.supervisor import FAILED_STATES, Supervisor, render_config
 from stack.preflight import check_ports, check_resources
 from stack.readiness import CHECKS, NotReady, Probe
@@ -51,7 +51,7 @@ class NativeRunner:
 
     def up(self) -> bool:
         layout = self.layout
-        for folder in (layout.root, layout.logs, layout.run, PROJECTS_FOLDER):
+        for folder in (layout.root, layout.logs, layout.run, self.settings.projects_dir):
             folder.mkdir(parents=True, exist_ok=True)
         already = self.supervisor.running()
         backends = backend_choice.choose(layout, VENV_BIN)

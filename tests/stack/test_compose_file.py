@@ -48,7 +48,7 @@ CELERY_FILE = REPO_ROOT / "docker-compose.celery.yml"
 COMPOSE_FILES = (COMPOSE_FILE, CELERY_FILE)
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 DAG_MOUNT = "./project_template:/opt/airflow/project_template"
-PROJECTS_MOUNT = "./projects:/opt/airflow/projects"
+PROJECTS_MOUNT = "${PROJECTS_DIR:-./projects}:/opt/airflow/projects"
 CELERY_PROFILE = "celery"
 
 # `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`, `${NAME?message}`.
