@@ -111,7 +111,7 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
     if name.endswith("_PORT"):
         checks.append(_check_port)
     if name in {"STACK_HEALTH_TIMEOUT", "IDS_LOCKOUT_ATTEMPTS", "IDS_LOCKOUT_MINUTES",
-                "IDS_MAX_PAYLOAD_MB", "AIRFLOW_UID"}:
+                "IDS_MAX_PAYLOAD_MB", "AIRFLOW_UID", "AIRFLOW_PARALLELISM"}:
         checks.append(_check_positive_int)
     if name in {"POSTGRES_SUPERUSER_PASSWORD", "AIRFLOW_DB_PASSWORD", "MLFLOW_DB_PASSWORD",
                 "S3_ACCESS_KEY", "S3_SECRET_KEY"}:

@@ -94,6 +94,7 @@ def airflow_environment(settings: Settings, backends: Backends, layout: Layout) 
     env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": s.get("AIRFLOW_PARALLELISM"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": dag_bundles(str(DAGS_FOLDER),
                                                                       str(s.projects_dir)),
@@ -178,7 +179,8 @@ def _mlflow(s: Settings, b: Backends, layout: Layout) -> Program:
     # The job runner costs over 1 GB and the template does not use it.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     return Program(
-        [_bin("mlflow"), "server", "--host", s.bind_host, "--port", s.get("MLFLOW_PORT"),
+        [sys.executable, str(REPO_ROOT / "mlflow" / "serve.py"),
+         "--host", s.bind_host, "--port", s.get("MLFLOW_PORT"),
          "--workers", "1",
          "--backend-store-uri", database_uri(s, b, layout, "MLFLOW"),
          "--serve-artifacts", "--artifacts-destination", destination,
