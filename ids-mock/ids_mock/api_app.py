@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qsl
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from ids_mock import __version__
 from ids_mock.catalog import CatalogError, CatalogStore, UnknownCatalog
 from ids_mock.faults import Faults
+from ids_mock.json_body import BadJsonBody, json_object
 from ids_mock.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,9 @@ class BadRequest(Exception):
 
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BadRequest("The body is not valid UTF-8.") from exc
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return data
+        return json_object(raw)
+    except BadJsonBody as exc:
+        raise BadRequest(str(exc)) from exc
 
 
 def _query(request: Request) -> dict[str, str]:

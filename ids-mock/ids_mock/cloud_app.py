@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 
 from ids_mock import jsonld
 from ids_mock.faults import Faults
+from ids_mock.json_body import BadJsonBody, json_object
 from ids_mock.multipart_codec import (
     MULTIPART_SUBTYPES,
     Event,
@@ -76,13 +77,9 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 def parse_proxy_request(raw: bytes) -> dict[str, Any]:
     """The validated JSON body of a /proxy request, or BadProxyRequest with the reason."""
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BadProxyRequest("The request body is not valid UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise BadProxyRequest(f"The request body is not valid JSON: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise BadProxyRequest("The request body must be a JSON object")
+        data = json_object(raw)
+    except BadJsonBody as exc:
+        raise BadProxyRequest(str(exc)) from exc
     for field in ("multipart", "messageType"):
         if not data.get(field):
             raise BadProxyRequest(f"Missing {field}")
