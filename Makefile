@@ -8,7 +8,7 @@ ENV_FILE ?= .env
 STACK_CLI := $(PY) -m stack --env-file $(ENV_FILE)
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status logs clean test test-unit test-integration lint demo \
+.PHONY: help install browser up down status logs clean test test-unit test-integration lint demo \
         new-project ids-offer bench
 
 help: ## list the targets
@@ -41,13 +41,17 @@ clean: install ## stop the platform and delete all its data (asks first)
 lint: install ## ruff over the whole repository
 	@$(PY) -m ruff check .
 
-test: install ## unit tests, then integration tests against a stack of their own
+# The browser tests drive Debian's Chromium (never a browser that downloads itself).
+browser: install
+	@$(PY) -m stack.system_packages chromium=chromium chromedriver=chromium-driver
+
+test: install browser ## unit tests, then integration tests against a stack of their own
 	@$(PY) -m pytest
 
 test-unit: install ## the tests that need no running stack
 	@$(PY) -m pytest -m "not integration"
 
-test-integration: install ## the tests that drive a live stack
+test-integration: install browser ## the tests that drive a live stack
 	@$(PY) -m pytest -m integration
 
 ids-offer: install ## offer a file in the IDS edge's catalog: make ids-offer FILE=path TITLE=title

@@ -26,6 +26,12 @@ MLFLOW_TRACKING_URI = _env("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_env('MLFL
 CHAMPION_ALIAS = _env("CHAMPION_ALIAS", "champion")
 CHALLENGER_ALIAS = _env("CHALLENGER_ALIAS", "challenger")
 
+# --- Retries -----------------------------------------------------------------------------------------
+# Every task retries this often, the first time after this many seconds, then twice as long each
+# time (at most 5 minutes).
+TASK_RETRIES = int(_env("TASK_RETRIES", "2"))
+TASK_RETRY_DELAY_SECONDS = float(_env("TASK_RETRY_DELAY_SECONDS", "20"))
+
 # --- Model selection --------------------------------------------------------------------------------
 # The validation metric that picks the best candidate of a run. Promotion compares the same
 # measure on the held-out test set (`r2_validation` -> `r2_test`).

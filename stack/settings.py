@@ -57,6 +57,11 @@ def _check_positive_int(name: str, value: str) -> None:
         raise SettingsError(f"{name}={value!r} must be a whole number above 0. Fix it in .env.")
 
 
+def _check_non_negative_int(name: str, value: str) -> None:
+    if not value.isdigit():
+        raise SettingsError(f"{name}={value!r} must be a whole number, 0 or more. Fix it in .env.")
+
+
 def _check_url_safe(name: str, value: str) -> None:
     if not _URL_SAFE.match(value):
         raise SettingsError(
@@ -111,7 +116,8 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
     if name.endswith("_PORT"):
         checks.append(_check_port)
     if name in {"STACK_HEALTH_TIMEOUT", "IDS_LOCKOUT_ATTEMPTS", "IDS_LOCKOUT_MINUTES",
-                "IDS_MAX_PAYLOAD_MB", "AIRFLOW_UID", "AIRFLOW_PARALLELISM"}:
+                "IDS_MAX_PAYLOAD_MB", "AIRFLOW_UID", "AIRFLOW_PARALLELISM",
+                "TASK_RETRY_DELAY_SECONDS"}:
         checks.append(_check_positive_int)
     if name in {"POSTGRES_SUPERUSER_PASSWORD", "AIRFLOW_DB_PASSWORD", "MLFLOW_DB_PASSWORD",
                 "S3_ACCESS_KEY", "S3_SECRET_KEY"}:
@@ -119,6 +125,8 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
     if name in {"AIRFLOW_DB_NAME", "AIRFLOW_DB_USER", "MLFLOW_DB_NAME", "MLFLOW_DB_USER",
                 "AIRFLOW_ADMIN_USER"}:
         checks.append(_check_name)
+    if name == "TASK_RETRIES":
+        checks.append(_check_non_negative_int)
     if name == "AIRFLOW_FERNET_KEY":
         checks.append(_check_fernet)
     if name == "AIRFLOW_JWT_SECRET":

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,7 +51,10 @@ def write_test_env(folder: Path, **overrides: str) -> Path:
             elif name.endswith("_PORT"):
                 line = f"{name}={free_port()}"
         lines.append(line)
-    defaults = {"STACK": "native", "STACK_STATE_DIR": str(folder / "state")}
+    # Retries wait 10 s, not 20 s: the fault tests sit through them (still long enough for the
+    # fault tests to act while a retry waits).
+    defaults = {"STACK": "native", "STACK_STATE_DIR": str(folder / "state"),
+                "TASK_RETRY_DELAY_SECONDS": "10"}
     for name, value in defaults.items():
         if name not in overrides:
             lines = [f"{name}={value}" if ln.startswith(f"{name}=") else ln for ln in lines]
@@ -102,6 +107,59 @@ class LiveStack:
 
     def down(self) -> subprocess.CompletedProcess:
         return stack_cli(self.env_file, "down")
+
+    def restart(self) -> None:
+        self.down()
+        self.up()
+
+    # -- one service at a time, whatever the runner ---------------------------------------------
+
+    def _supervisor(self):
+        from stack.native.layout import Layout
+        from stack.native.supervisor import Supervisor
+
+        supervisor = Supervisor(Layout(self.settings.state_dir))
+        if not supervisor.running():
+            raise NotImplementedError(
+                f"controlling one service needs the native runner's supervisord, which does not "
+                f"run for {self.env_file} (STACK={self.settings.runner or 'auto'})")
+        return supervisor
+
+    def stop_service(self, name: str) -> None:
+        """Stop `name` as `make down` would (its stop signal to the process group); wait."""
+        self._supervisor().rpc.supervisor.stopProcess(name, True)
+
+    def start_service(self, name: str) -> None:
+        """Start `name` and wait until its process runs (not until it is ready: see `ready`)."""
+        self._supervisor().rpc.supervisor.startProcess(name, True)
+
+    def kill_service(self, name: str) -> int:
+        """SIGKILL the process group of `name`, as a crash would; return the pid killed."""
+        pid = self._supervisor().info(name)["pid"]
+        if not pid:
+            raise RuntimeError(f"{name} is not running")
+        os.killpg(pid, signal.SIGKILL)
+        return pid
+
+    def service_pid(self, name: str) -> int:
+        """The pid of `name`'s main process, 0 while it does not run."""
+        return self._supervisor().info(name)["pid"]
+
+    def ready(self, name: str, timeout: float = 180) -> None:
+        """Wait until `name` passes its readiness check (stack.readiness.CHECKS)."""
+        from stack.__main__ import choose_runner
+        from stack.readiness import CHECKS, NotReady
+
+        probe = choose_runner(self.settings).probe()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                CHECKS[name](probe)
+                return
+            except NotReady as error:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{name} not ready after {timeout:.0f}s: {error}") from error
+            time.sleep(1)
 
 
 @pytest.fixture(scope="session")

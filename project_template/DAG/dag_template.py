@@ -84,8 +84,8 @@ def fail_without_retry(error: Exception) -> AirflowFailException:
     max_active_runs=1,
     tags=["mlops", "mlflow", "ids", config.EXPERIMENT_NAME],
     default_args={
-        "retries": 2,
-        "retry_delay": timedelta(seconds=20),
+        "retries": config.TASK_RETRIES,
+        "retry_delay": timedelta(seconds=config.TASK_RETRY_DELAY_SECONDS),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=5),
     },

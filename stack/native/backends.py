@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from stack.native.layout import Layout
+from stack.system_packages import apt_install
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,8 @@ def install_postgres() -> bool:
     # Debian would otherwise create and start its own cluster on 5432.
     Path("/etc/postgresql-common").mkdir(parents=True, exist_ok=True)
     Path("/etc/postgresql-common/createcluster.conf").write_text("create_main_cluster = false\n")
-    print("PostgreSQL is not installed: installing it with apt-get ...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"]):
-        if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-            return False
-    return _postgres_bin_dir() is not None
+    print("PostgreSQL is not installed.", flush=True)
+    return apt_install(["postgresql"]) and _postgres_bin_dir() is not None
 
 
 def _postgres_user() -> str | None:

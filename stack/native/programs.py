@@ -66,6 +66,8 @@ def client_environment(settings: Settings, backends: Backends) -> dict[str, str]
         "DATA_SOURCE": s.get("DATA_SOURCE"),
         "METRIC_BM": s.get("METRIC_BM"),
         "METRIC_BM_TYPE": s.get("METRIC_BM_TYPE"),
+        "TASK_RETRIES": s.get("TASK_RETRIES"),
+        "TASK_RETRY_DELAY_SECONDS": s.get("TASK_RETRY_DELAY_SECONDS"),
         "IDS_EDGE_HOST": s.client_host,
         "IDS_CLOUD_HOST": s.client_host,
     }

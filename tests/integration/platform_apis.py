@@ -1,0 +1,189 @@
+"""What the integration tests see of the live platform: its public APIs, as a user reaches them."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import requests
+
+from stack.airflow_api import AirflowAPI
+from stack.demo import DAG_ID, EXAMPLE_CSV, TARGET_COLUMN
+from stack.settings import Settings
+
+RUN_TIMEOUT = 600  # seconds for one DAG run, retries included; a healthy run takes 1-3 minutes
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# -- Airflow ------------------------------------------------------------------------------------
+
+
+@dataclass
+class DagRun:
+    """A finished run of the example DAG and what the API said about it."""
+
+    run_id: str
+    conf: dict
+    state: str
+    task_instances: list[dict] = field(default_factory=list)
+
+    def tasks(self, task_id: str) -> list[dict]:
+        return [ti for ti in self.task_instances if ti["task_id"] == task_id]
+
+    def task(self, task_id: str) -> dict:
+        (ti,) = self.tasks(task_id)
+        return ti
+
+
+def dag_params(api: AirflowAPI) -> dict[str, dict]:
+    """The DAG's params (value and JSON schema) as the API publishes them."""
+    return api.request("GET", f"dags/{DAG_ID}/details").json()["params"]
+
+
+def run_dag(api: AirflowAPI, conf: dict | None = None,
+            on_change: Callable[[dict], None] | None = None) -> DagRun:
+    """Trigger the example DAG, wait until the run ends, return it with its task instances."""
+    api.wait_for_dag(DAG_ID, timeout=120)
+    api.unpause(DAG_ID)
+    run_id = api.trigger(DAG_ID, conf=conf)
+    run = api.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT, on_change=on_change)
+    return DagRun(run_id, conf or {}, run["state"], api.task_instances(DAG_ID, run_id))
+
+
+def describe(run: DagRun) -> str:
+    """One line per task instance, for assertion messages."""
+    return "\n".join(f"  {ti['task_id']}[{ti.get('map_index')}] {ti.get('state')} "
+                     f"try {ti.get('try_number')}" for ti in run.task_instances)
+
+
+# -- MLflow -------------------------------------------------------------------------------------
+
+
+def mlflow_client(settings: Settings):
+    """An MlflowClient of the stack; the global URIs too, for `models:/` loads."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.mlflow_url)
+    mlflow.set_registry_uri(settings.mlflow_url)
+    return MlflowClient(tracking_uri=settings.mlflow_url, registry_uri=settings.mlflow_url)
+
+
+def candidate_runs(client, settings: Settings, dag_run_id: str) -> list:
+    """The MLflow runs of one DAG run's candidates (its pipeline run has no `candidate` tag)."""
+    experiment = client.get_experiment_by_name(settings.get("EXPERIMENT_NAME"))
+    runs = client.search_runs([experiment.experiment_id],
+                              filter_string=f"tags.`airflow.dag_run_id` = '{dag_run_id}'")
+    return [run for run in runs if "candidate" in run.data.tags]
+
+
+def model_versions(client, name: str) -> dict[str, object]:
+    return {v.version: v for v in client.search_model_versions(f"name = '{name}'")}
+
+
+def alias_version(client, name: str, alias: str = CHAMPION) -> str:
+    return client.get_model_version_by_alias(name, alias).version
+
+
+def promotion_metric(selection_metric: str) -> str:
+    """The measure promotion compares on the test split: `r2_validation` -> `r2_test`."""
+    return selection_metric.rsplit("_", 1)[0] + "_test"
+
+
+# -- S3 -----------------------------------------------------------------------------------------
+
+
+def s3_client(settings: Settings):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=settings.s3_url, region_name="us-east-1",
+                        aws_access_key_id=settings.get("S3_ACCESS_KEY"),
+                        aws_secret_access_key=settings.get("S3_SECRET_KEY"))
+
+
+def bucket_objects(settings: Settings, prefix: str = "") -> dict[str, int]:
+    """Key -> size of every object under `prefix` in the artifact bucket."""
+    pages = s3_client(settings).get_paginator("list_objects_v2").paginate(
+        Bucket=settings.get("MLFLOW_ARTIFACT_BUCKET"), Prefix=prefix)
+    return {obj["Key"]: obj["Size"] for page in pages for obj in page.get("Contents", [])}
+
+
+# -- IDS ----------------------------------------------------------------------------------------
+
+
+def _ids_call(settings: Settings, method: str, api_port: str, path: str,
+              **kwargs) -> requests.Response:
+    url = settings.url(api_port, scheme="https") + path
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the connectors' certificates are self-signed
+        response = requests.request(
+            method, url, auth=(settings.get("IDS_API_USER"), settings.get("IDS_API_PASSWORD")),
+            verify=False, timeout=30, **kwargs)
+    assert response.status_code == 200, f"{method} {url}: {response.status_code} {response.text}"
+    return response
+
+
+def offered_titles(settings: Settings, api_port: str = "IDS_CLOUD_API_PORT") -> dict[str, dict]:
+    """Title -> resource of every resource a connector's self-description offers."""
+    connector = _ids_call(settings, "GET", api_port, "/").json()
+    return {title["@value"]: resource
+            for catalog in connector["ids:resourceCatalog"]
+            for resource in catalog.get("ids:offeredResource", [])
+            for title in resource.get("ids:title", [])}
+
+
+def offer_on_edge(settings: Settings, title: str, data: bytes) -> None:
+    """Offer a file in the edge's catalog, as `make ids-offer` does."""
+    _ids_call(settings, "POST", "IDS_EDGE_API_PORT", "/api/offeredFile/",
+              params={"title": title, "fileName": "data.csv"}, data=data,
+              headers={"content-type": "application/octet-stream"})
+
+
+def set_cloud_faults(settings: Settings, faults: dict) -> None:
+    """Replace the faults of the cloud connector's data app (`{}`: none)."""
+    _ids_call(settings, "PUT", "IDS_CLOUD_API_PORT", "/admin/faults", json=faults)
+
+
+# -- serving --------------------------------------------------------------------------------------
+
+
+def example_rows(count: int = 5) -> dict:
+    """The first rows of the example data, features only, as `dataframe_split`."""
+    with EXAMPLE_CSV.open(newline="") as handle:
+        rows = list(itertools.islice(csv.DictReader(handle, delimiter=";"), count))
+    columns = [name for name in rows[0] if name != TARGET_COLUMN]
+    return {"dataframe_split": {"columns": columns,
+                                "data": [[float(row[c]) for c in columns] for row in rows]}}
+
+
+def served(settings: Settings, body: dict) -> list[float]:
+    response = requests.post(f"{settings.model_server_url}/invocations", json=body, timeout=60)
+    assert response.status_code == 200, f"/invocations: {response.status_code} {response.text}"
+    return [float(p) for p in response.json()["predictions"]]
+
+
+def served_version(settings: Settings) -> str | None:
+    version = requests.get(f"{settings.model_server_url}/champion", timeout=10).json()["version"]
+    return None if version is None else str(version)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not within {timeout:.0f}s")
+        time.sleep(1)

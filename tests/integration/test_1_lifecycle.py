@@ -1,0 +1,130 @@
+"""The example DAG end to end: one run through REST API v2, checked in Airflow, MLflow, S3, IDS and serving.
+
+Modules are numbered: pytest runs them in that order, so the later ones (faults, restart) find
+this run's models, artifacts and catalog entry, and the suite needs as few DAG runs as it can.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import PurePosixPath
+
+import pandas as pd
+import pytest
+
+from stack.airflow_api import AirflowAPI
+from tests.conftest import LiveStack
+from tests.integration.platform_apis import (
+    CHAMPION,
+    DAG_ID,
+    DagRun,
+    alias_version,
+    bucket_objects,
+    candidate_runs,
+    dag_params,
+    describe,
+    example_rows,
+    model_versions,
+    offered_titles,
+    promotion_metric,
+    served,
+    served_version,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_task_succeeded_and_training_ran_once_per_candidate(
+        api: AirflowAPI, first_run: DagRun) -> None:
+    dag_tasks = {task["task_id"] for task in api.request("GET", f"dags/{DAG_ID}/tasks").json()["tasks"]}
+    assert {ti["task_id"] for ti in first_run.task_instances} == dag_tasks
+    assert {ti["state"] for ti in first_run.task_instances} == {"success"}, describe(first_run)
+    candidates = dag_params(api)["candidate_models"]["value"]
+    map_indexes = sorted(ti["map_index"] for ti in first_run.tasks("model_training"))
+    assert map_indexes == list(range(len(candidates))), describe(first_run)
+
+
+def test_mlflow_has_one_run_per_candidate_with_the_templates_metrics(
+        api: AirflowAPI, first_run: DagRun, mlflow_api, live_stack: LiveStack) -> None:
+    params = dag_params(api)
+    runs = candidate_runs(mlflow_api, live_stack.settings, first_run.run_id)
+    assert sorted(run.data.tags["candidate"] for run in runs) == sorted(
+        params["candidate_models"]["value"])
+    # The metrics the DAG can select by, and the same measures on the training split.
+    selectable = params["metric_bm"]["schema"]["enum"]
+    expected = {*selectable, *(name.replace("_validation", "_train") for name in selectable)}
+    for run in runs:
+        assert run.info.status == "FINISHED", run.data.tags["candidate"]
+        assert expected <= run.data.metrics.keys(), (run.data.tags["candidate"], run.data.metrics)
+        assert all(math.isfinite(run.data.metrics[name]) for name in expected)
+
+
+def test_champion_alias_points_at_the_best_version(
+        api: AirflowAPI, first_run: DagRun, mlflow_api, live_stack: LiveStack) -> None:
+    settings = live_stack.settings
+    name = settings.get("REGISTERED_MODEL_NAME")
+    params = dag_params(api)
+    metric, better = params["metric_bm"]["value"], params["metric_bm_type"]["value"]
+    pick = max if better == "max" else min
+    runs = candidate_runs(mlflow_api, settings, first_run.run_id)
+    best_run = pick(runs, key=lambda run: run.data.metrics[metric])
+
+    versions = model_versions(mlflow_api, name)
+    registered = [v for v in versions.values() if v.run_id == best_run.info.run_id]
+    assert len(registered) == 1, f"the best candidate ({best_run.data.tags['candidate']}) " \
+                                 f"was registered {len(registered)} times"
+    # Every version records its score on its run's held-out test split; the champion's is the
+    # best one (on a fresh stack that is this run's version, on an older one it may be earlier).
+    score_tag = f"candidate_{promotion_metric(metric)}"
+    scores = {number: float(v.tags[score_tag]) for number, v in versions.items()
+              if score_tag in v.tags}
+    champion = alias_version(mlflow_api, name)
+    assert scores[champion] == pick(scores.values()), scores
+    if len(versions) == 1:  # no earlier version to compare with
+        assert champion == registered[0].version
+
+
+def test_the_champions_artifacts_are_in_the_bucket(mlflow_api, first_run: DagRun,
+                                                    live_stack: LiveStack) -> None:
+    import mlflow
+
+    settings = live_stack.settings
+    version = mlflow_api.get_model_version_by_alias(settings.get("REGISTERED_MODEL_NAME"),
+                                                    CHAMPION)
+    model = mlflow_api.get_logged_model(version.source.removeprefix("models:/"))
+    listed = {PurePosixPath(info.path).name: info.file_size
+              for info in mlflow.artifacts.list_artifacts(artifact_uri=model.artifact_location)
+              if not info.is_dir}
+    assert {"MLmodel", "requirements.txt"} <= listed.keys(), listed
+    # The tracking server proxies `mlflow-artifacts:/<path>` to `s3://<bucket>/<path>`.
+    prefix = model.artifact_location.removeprefix("mlflow-artifacts:/").rstrip("/") + "/"
+    stored = {PurePosixPath(key).name: size
+              for key, size in bucket_objects(live_stack.settings, prefix).items()}
+    assert stored == listed
+
+
+def test_the_ids_cloud_catalog_offers_the_experiment(first_run: DagRun,
+                                                     live_stack: LiveStack) -> None:
+    experiment = live_stack.settings.get("EXPERIMENT_NAME")
+    offered = offered_titles(live_stack.settings)
+    assert experiment in offered, f"offered: {sorted(offered)}"
+    artifacts = [instance["@id"] for representation in offered[experiment]["ids:representation"]
+                 for instance in representation["ids:instance"]]
+    assert f"mlflow:{experiment}" in artifacts
+
+
+def test_served_predictions_equal_the_champion_loaded_with_mlflow(
+        mlflow_api, first_run: DagRun, live_stack: LiveStack) -> None:
+    import mlflow
+
+    settings = live_stack.settings
+    name = settings.get("REGISTERED_MODEL_NAME")
+    champion = alias_version(mlflow_api, name)
+    wait_until(lambda: served_version(settings) == champion, 60,
+               f"the model server serving version {champion}")
+    body = example_rows(5)
+    frame = pd.DataFrame(body["dataframe_split"]["data"],
+                         columns=body["dataframe_split"]["columns"])
+    expected = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}").predict(frame)
+    assert served(settings, body) == pytest.approx([float(value) for value in expected])
