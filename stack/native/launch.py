@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stack.native.backends import load
 from stack.native.layout import Layout
-from stack.native.programs import program
+from stack.native.programs import base_environment, program
 from stack.settings import load_settings
 
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     if backends is None:
         sys.exit(f"{layout.backends_file} is missing: start the stack with `make up`.")
     prog = program(args.service, settings, backends, layout)
-    env = {**os.environ, **prog.env}
+    env = {**base_environment(), **prog.env}
     if prog.user and os.geteuid() == 0:
         user = pwd.getpwnam(prog.user)
         os.setgid(user.pw_gid)

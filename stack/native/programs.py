@@ -21,6 +21,20 @@ DAGS_FOLDER = REPO_ROOT / "project_template"
 IDS_EXAMPLE_FILE = DAGS_FOLDER / "Data" / "example_data" / "diabetes.csv"
 
 
+# What a service inherits from the shell that ran `make up`; everything else comes from `.env`, so
+# a stray MLFLOW_REGISTRY_URI or AIRFLOW__* in someone's shell cannot reach the services.
+_INHERITED = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+              "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+              "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+              "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
+
+
+def base_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The part of the calling environment a service may see (locale, paths, proxies, CAs)."""
+    environ = dict(os.environ) if environ is None else environ
+    return {k: v for k, v in environ.items() if k in _INHERITED or k.startswith("LC_")}
+
+
 @dataclass(frozen=True)
 class Program:
     argv: list[str]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stack.native import backends as backend_choice
 from stack.native.layout import Layout
-from stack.native.programs import VENV_BIN, program
+from stack.native.programs import VENV_BIN, base_environment, program
 from stack.native.supervisor import FAILED_STATES, Supervisor, render_config
 from stack.preflight import check_ports, check_resources
 from stack.readiness import CHECKS, NotReady, Probe
@@ -110,7 +110,7 @@ class NativeRunner:
         prog = program(service.name, self.settings, backends, self.layout)
         log = self.layout.log(service.name)
         with log.open("a") as out:
-            result = subprocess.run(prog.argv, env={**os.environ, **prog.env}, cwd=REPO_ROOT,
+            result = subprocess.run(prog.argv, env={**base_environment(), **prog.env}, cwd=REPO_ROOT,
                                     stdout=out, stderr=subprocess.STDOUT,
                                     timeout=self.settings.health_timeout)
         if result.returncode != 0:

@@ -18,7 +18,7 @@ import requests
 from stack.airflow_api import AirflowAPI
 from stack.native.backends import load as load_backends
 from stack.native.layout import Layout
-from stack.native.programs import airflow_environment
+from stack.native.programs import airflow_environment, base_environment
 from stack.native.supervisor import Supervisor
 from stack.services import SERVICES
 from stack.settings import REPO_ROOT
@@ -58,7 +58,7 @@ print(json.dumps({"run_id": run.info.run_id, "version": str(version),
 def _airflow_task_env(stack: LiveStack) -> dict[str, str]:
     settings = stack.settings
     layout = Layout(settings.state_dir)
-    return {**os.environ, **airflow_environment(settings, load_backends(layout), layout)}
+    return {**base_environment(), **airflow_environment(settings, load_backends(layout), layout)}
 
 
 def _our_processes(stack: LiveStack) -> list[psutil.Process]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from stack.native.backends import load as load_backends
 from stack.native.layout import Layout
-from stack.native.programs import airflow_environment
+from stack.native.programs import airflow_environment, base_environment
 from stack.settings import REPO_ROOT
 from tests.conftest import LiveStack
 
@@ -49,7 +48,7 @@ print(json.dumps({"state": str(run.state), "tasks": states, "champion_before": b
 def dag_test(stack: LiveStack, conf: dict) -> tuple[dict, str]:
     settings = stack.settings
     layout = Layout(settings.state_dir)
-    env = {**os.environ, **airflow_environment(settings, load_backends(layout), layout)}
+    env = {**base_environment(), **airflow_environment(settings, load_backends(layout), layout)}
     result = subprocess.run([sys.executable, "-c", DAG_TEST, str(DAG_FILE), json.dumps(conf)],
                             env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-4000:]
