@@ -64,3 +64,6 @@ demo: install ## run the example pipeline on the running stack and show its task
 new-project: install ## copy the template into projects/NAME with its own DAG id and experiment
 	@test -n "$(NAME)" || { echo "usage: make new-project NAME=my-project"; exit 2; }
 	@$(PY) -m stack.new_project --env-file $(ENV_FILE) "$(NAME)"
+
+bench: install ## measure start-up, pipeline, memory, IDS transfer and serving beside their baselines (bench/README.md)
+	@$(PY) -m bench

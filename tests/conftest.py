@@ -13,17 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from stack.settings import REPO_ROOT, Settings, load_settings, render_env
+from stack.private import make_private_folder, stack_command, write_private_env
+from stack.settings import REPO_ROOT, Settings, load_settings
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
@@ -33,41 +31,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_test_env(folder: Path, **overrides: str) -> Path:
-    """A fresh `.env` in `folder`: new secrets, every port free, state inside `folder`."""
-    env_file = folder / ".env"
-    lines = []
-    for line in render_env().splitlines():
-        name, sep, _ = line.partition("=")
-        if sep and not line.startswith("#"):
-            if name in overrides:
-                line = f"{name}={overrides[name]}"
-            elif name.endswith("_PORT"):
-                line = f"{name}={free_port()}"
-        lines.append(line)
-    # Retries wait 10 s, not 20 s: the fault tests sit through them (still long enough for the
-    # fault tests to act while a retry waits).
-    defaults = {"STACK": "native", "STACK_STATE_DIR": str(folder / "state"),
-                "TASK_RETRY_DELAY_SECONDS": "10"}
-    for name, value in defaults.items():
-        if name not in overrides:
-            lines = [f"{name}={value}" if ln.startswith(f"{name}=") else ln for ln in lines]
-    env_file.write_text("\n".join(lines) + "\n")
-    return env_file
+    """A private `.env` (stack.private) whose task retries wait 10 s, not 20 s: the fault tests
+    sit through them, and 10 s still leaves them time to act while a retry waits."""
+    return write_private_env(folder, **{"TASK_RETRY_DELAY_SECONDS": "10", **overrides})
 
 
 def stack_cli(env_file: Path, *args: str, timeout: float = 600,
               check: bool = True) -> subprocess.CompletedProcess:
     """Run `python -m stack --env-file ENV ARGS`; show its output in the test log."""
-    env = {k: v for k, v in os.environ.items() if k not in _example_names()}
-    result = subprocess.run([sys.executable, "-m", "stack", "--env-file", str(env_file), *args],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    result = stack_command(env_file, *args, timeout=timeout)
     print(result.stdout, result.stderr, sep="\n")
     if check and result.returncode != 0:
         raise AssertionError(f"stack {' '.join(args)} failed ({result.returncode}):\n"
@@ -75,17 +48,8 @@ def stack_cli(env_file: Path, *args: str, timeout: float = 600,
     return result
 
 
-def _example_names() -> set[str]:
-    from stack.settings import example_variables
-
-    return set(example_variables())
-
-
 def make_test_folder() -> Path:
-    # Under /tmp and world-traversable: the `postgres` user must reach its data folder.
-    folder = Path(tempfile.mkdtemp(prefix="mlops-test-"))
-    folder.chmod(0o755)
-    return folder
+    return make_private_folder("mlops-test-")
 
 
 class LiveStack:

@@ -32,6 +32,7 @@ from stack.compose import engine_available
 from stack.native.backends import Backends
 from stack.native.layout import Layout
 from stack.native.programs import PROGRAMS, airflow_environment, dag_bundles, program
+from stack.private import free_port
 from stack.services import SERVICES
 from stack.settings import (
     REPO_ROOT,
@@ -41,7 +42,7 @@ from stack.settings import (
     load_settings,
     render_env,
 )
-from tests.conftest import free_port, write_test_env
+from tests.conftest import write_test_env
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 CELERY_FILE = REPO_ROOT / "docker-compose.celery.yml"

@@ -1,0 +1,198 @@
+"""Serving: latency and throughput of our model server beside `mlflow models serve`, same model."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.measure import MIB, figure, percentile, ratio_figure, tree_pss
+from bench.pipeline import ensure_champion
+from bench.private_stack import PrivateStack
+from stack.airflow_api import AirflowAPI
+from stack.demo import EXAMPLE_CSV, TARGET_COLUMN
+from stack.native.programs import VENV_BIN
+from stack.private import free_port
+
+ROWS = (1, 100)
+CONCURRENCY = (1, 8)
+WARMUP_REQUESTS = 20
+
+
+def payload(rows: int, path: Path = EXAMPLE_CSV) -> bytes:
+    """The first `rows` rows of the example's features as an MLflow `dataframe_split` body."""
+    with path.open(newline="") as handle:
+        records = list(csv.DictReader(handle, delimiter=";"))[:rows]
+    columns = [c for c in records[0] if c != TARGET_COLUMN]
+    data = [[float(r[c]) for c in columns] for r in records]
+    return json.dumps({"dataframe_split": {"columns": columns, "data": data}}).encode()
+
+
+def load(host: str, port: int, body: bytes, concurrency: int, max_requests: int,
+         max_seconds: float) -> dict[str, float]:
+    """POST `body` to /invocations from `concurrency` threads, each on one kept-alive connection,
+    until `max_requests` are answered or `max_seconds` pass; every answer must be 200."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    issued = 0
+    headers = {"Content-Type": "application/json"}
+    deadline = time.monotonic() + max_seconds
+
+    def worker() -> None:
+        nonlocal issued
+        connection = http.client.HTTPConnection(host, port, timeout=60)
+        try:
+            while True:
+                with lock:
+                    if issued >= max_requests or time.monotonic() > deadline:
+                        return
+                    issued += 1
+                started = time.perf_counter()
+                connection.request("POST", "/invocations", body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if response.status == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors.append(f"{response.status} {answer[:200]!r}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests to {host}:{port}, first: {errors[0]}")
+    return {"p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
+            "rps": len(latencies) / wall, "requests": len(latencies)}
+
+
+def start_mlflow_serve(stack: PrivateStack, port: int, log: Path) -> subprocess.Popen:
+    s = stack.settings
+    env = stack.client_environment()
+    # It execs `uvicorn` by name: the venv's, as when the venv is activated.
+    env.update(MLFLOW_TRACKING_URI=s.mlflow_url,
+               PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}")
+    with log.open("ab") as out:
+        # A session of its own: `mlflow models serve` starts uvicorn as a child, and both are
+        # stopped together through this process group, which holds only them.
+        return subprocess.Popen(
+            [str(VENV_BIN / "mlflow"), "models", "serve",
+             "-m", f"models:/{s.get('REGISTERED_MODEL_NAME')}@champion", "--env-manager", "local",
+             "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mlflow models serve exited: {log.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"mlflow models serve not ready in {timeout:.0f}s: {log.read_text()[-2000:]}")
+
+
+def predictions(url: str, body: bytes) -> list:
+    response = requests.post(f"{url}/invocations", data=body,
+                             headers={"Content-Type": "application/json"}, timeout=60)
+    response.raise_for_status()
+    return response.json()["predictions"]
+
+
+def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, Any]:
+    ensure_champion(stack, AirflowAPI.from_settings(stack.settings))
+    s = stack.settings
+    ours_url = s.model_server_url
+    ours_port = s.int("MODEL_SERVER_PORT")
+    max_requests, max_seconds = (300, 2.0) if quick else (2000, 5.0)
+    port = free_port()
+    log = stack.folder / "mlflow-models-serve.log"
+    started = time.monotonic()
+    process = start_mlflow_serve(stack, port, log)
+    try:
+        theirs_url = f"http://127.0.0.1:{port}"
+        wait_until_serving(theirs_url, process, log)
+        theirs_start_s = time.monotonic() - started
+        served = requests.get(f"{ours_url}/champion", timeout=10).json()
+        bodies = {rows: payload(rows) for rows in ROWS}
+        # The same model on both sides, or the comparison means nothing.
+        if predictions(ours_url, bodies[100]) != predictions(theirs_url, bodies[100]):
+            raise RuntimeError("the two servers predict differently: not the same model")
+        for body in bodies.values():
+            for url_port in (ours_port, port):
+                load("127.0.0.1", url_port, body, 1, WARMUP_REQUESTS, 30)
+
+        results: dict[tuple, list[dict]] = {}
+        for rows in ROWS:
+            for concurrency in CONCURRENCY:
+                for index in range(repeat):
+                    # Alternate who goes first, so neither always gets the quieter moment.
+                    order = (("ours", ours_port), ("mlflow", port))
+                    for name, target in order if index % 2 == 0 else order[::-1]:
+                        results.setdefault((name, rows, concurrency), []).append(
+                            load("127.0.0.1", target, bodies[rows], concurrency, max_requests,
+                                 max_seconds))
+        pss = {"model_server": tree_pss(stack.service_pids()["model-server"]) / MIB,
+               "mlflow_serve": tree_pss(process.pid) / MIB}
+    finally:
+        stop_group(process)
+
+    figures: dict[str, Any] = {}
+    for rows in ROWS:
+        for concurrency in CONCURRENCY:
+            cell = f"rows{rows}.c{concurrency}"
+            ours, theirs = results[("ours", rows, concurrency)], results[("mlflow", rows, concurrency)]
+            for name, runs in (("ours", ours), ("mlflow", theirs)):
+                for key, unit in (("p50_ms", "ms"), ("p99_ms", "ms"), ("rps", "req/s")):
+                    figures[f"{name}.{cell}.{key}"] = figure([r[key] for r in runs], unit)
+            figures[f"ratio.{cell}.rps_ours_over_mlflow"] = ratio_figure(
+                [r["rps"] for r in ours], [r["rps"] for r in theirs])
+            figures[f"ratio.{cell}.p99_ours_over_mlflow"] = ratio_figure(
+                [r["p99_ms"] for r in ours], [r["p99_ms"] for r in theirs])
+    figures["pss.model_server_mib"] = figure([pss["model_server"]], "MiB")
+    figures["pss.mlflow_serve_mib"] = figure([pss["mlflow_serve"]], "MiB")
+    return {
+        "figures": figures,
+        "details": {"model": served.get("model_name"), "version": served.get("version"),
+                    "mlflow_serve_ready_s": theirs_start_s, "max_requests": max_requests,
+                    "max_seconds": max_seconds},
+        "notes": [
+            "Load: Python threads on kept-alive HTTP connections over loopback, each cell up to "
+            f"{max_requests} requests or {max_seconds:.0f} s, after {WARMUP_REQUESTS} warm-up "
+            "requests; the load generator shares the machine's cores with the servers, alike for "
+            "both. mlflow: `mlflow models serve -m models:/<name>@champion --env-manager local "
+            "-w 1` (one uvicorn worker, as our server). Ratios above 1 mean ours is faster "
+            "(rps) or slower (p99).",
+        ],
+    }

@@ -1,0 +1,55 @@
+"""Stacks of their own for tests and benchmarks: a private `.env`, state folder and free ports.
+
+A stack made here never touches the user's (`make up`, the repository's `.env`, default ports):
+every command names the private `.env` explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from stack.settings import REPO_ROOT, example_variables, render_env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_private_folder(prefix: str) -> Path:
+    # Under /tmp and world-traversable: the `postgres` user must reach its data folder.
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
+def write_private_env(folder: Path, **overrides: str) -> Path:
+    """A fresh `.env` in `folder`: new secrets, a free port each, state inside `folder`."""
+    values = {"STACK": "native", "STACK_STATE_DIR": str(folder / "state"), **overrides}
+    lines = []
+    for line in render_env().splitlines():
+        name, sep, _ = line.partition("=")
+        if sep and not line.startswith("#"):
+            if name in values:
+                line = f"{name}={values[name]}"
+            elif name.endswith("_PORT"):
+                line = f"{name}={free_port()}"
+        lines.append(line)
+    env_file = folder / ".env"
+    env_file.write_text("\n".join(lines) + "\n")
+    env_file.chmod(0o600)
+    return env_file
+
+
+def stack_command(env_file: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`python -m stack --env-file ENV ARGS`, with no `.env` variable of this shell leaking in."""
+    names = set(example_variables())
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    return subprocess.run([sys.executable, "-m", "stack", "--env-file", str(env_file), *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
