@@ -187,3 +187,18 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not within {timeout:.0f}s")
         time.sleep(1)
+
+
+def assert_serves_champion(settings: Settings, champion: str, rows: int) -> None:
+    """The model server serves `champion` and predicts as `models:/<name>@champion` does."""
+    import mlflow
+    import pandas as pd
+    import pytest
+
+    wait_until(lambda: served_version(settings) == champion, 60,
+               f"the model server serving version {champion}")
+    body = example_rows(rows)
+    frame = pd.DataFrame(body["dataframe_split"]["data"], columns=body["dataframe_split"]["columns"])
+    model_uri = f"models:/{settings.get('REGISTERED_MODEL_NAME')}@{CHAMPION}"
+    expected = mlflow.pyfunc.load_model(model_uri).predict(frame)
+    assert served(settings, body) == pytest.approx([float(value) for value in expected])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from pathlib import PurePosixPath
 
-import pandas as pd
 import pytest
 
 from stack.airflow_api import AirflowAPI
@@ -19,17 +18,14 @@ from tests.integration.platform_apis import (
     DAG_ID,
     DagRun,
     alias_version,
+    assert_serves_champion,
     bucket_objects,
     candidate_runs,
     dag_params,
     describe,
-    example_rows,
     model_versions,
     offered_titles,
     promotion_metric,
-    served,
-    served_version,
-    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -116,15 +112,6 @@ def test_the_ids_cloud_catalog_offers_the_experiment(first_run: DagRun,
 
 def test_served_predictions_equal_the_champion_loaded_with_mlflow(
         mlflow_api, first_run: DagRun, live_stack: LiveStack) -> None:
-    import mlflow
-
     settings = live_stack.settings
-    name = settings.get("REGISTERED_MODEL_NAME")
-    champion = alias_version(mlflow_api, name)
-    wait_until(lambda: served_version(settings) == champion, 60,
-               f"the model server serving version {champion}")
-    body = example_rows(5)
-    frame = pd.DataFrame(body["dataframe_split"]["data"],
-                         columns=body["dataframe_split"]["columns"])
-    expected = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}").predict(frame)
-    assert served(settings, body) == pytest.approx([float(value) for value in expected])
+    assert_serves_champion(settings, alias_version(mlflow_api, settings.get("REGISTERED_MODEL_NAME")),
+                           rows=5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from stack.airflow_api import AirflowAPI
@@ -11,12 +10,9 @@ from tests.integration.platform_apis import (
     CHAMPION,
     DAG_ID,
     DagRun,
+    assert_serves_champion,
     bucket_objects,
-    example_rows,
     offered_titles,
-    served,
-    served_version,
-    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -62,15 +58,4 @@ def test_survives_a_restart(restarted: tuple[dict, dict], part: str) -> None:
 
 def test_the_champion_is_served_again_after_a_restart(
         restarted: tuple[dict, dict], mlflow_api, live_stack: LiveStack) -> None:
-    import mlflow
-
-    settings = live_stack.settings
-    name = settings.get("REGISTERED_MODEL_NAME")
-    champion = restarted[1]["aliases"][CHAMPION]
-    wait_until(lambda: served_version(settings) == champion, 60,
-               f"the model server serving version {champion}")
-    body = example_rows(3)
-    frame = pd.DataFrame(body["dataframe_split"]["data"],
-                         columns=body["dataframe_split"]["columns"])
-    expected = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}").predict(frame)
-    assert served(settings, body) == pytest.approx([float(value) for value in expected])
+    assert_serves_champion(live_stack.settings, restarted[1]["aliases"][CHAMPION], rows=3)
