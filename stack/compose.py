@@ -31,10 +31,12 @@ class ComposeRunner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def _command(self, *args: str) -> list[str]:
+        return ["docker", "compose", "--project-directory", str(REPO_ROOT),
+                "-f", str(COMPOSE_FILE), "--env-file", str(self.settings.path), *args]
+
     def _compose(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        command = ["docker", "compose", "--project-directory", str(REPO_ROOT),
-                   "-f", str(COMPOSE_FILE), "--env-file", str(self.settings.path), *args]
-        return subprocess.run(command, check=check, **kwargs)
+        return subprocess.run(self._command(*args), check=check, **kwargs)
 
     def probe(self) -> Probe:
         # Airflow's tasks reach MLflow by its service name: prove that Host header is accepted.
@@ -83,10 +85,8 @@ class ComposeRunner:
         return healthy
 
     def logs(self, service: str | None) -> None:
-        args = ["docker", "compose", "--project-directory", str(REPO_ROOT), "-f",
-                str(COMPOSE_FILE), "--env-file", str(self.settings.path), "logs", "--follow",
-                "--tail", "50"]
-        os.execvp("docker", args + ([service] if service else []))
+        os.execvp("docker", self._command("logs", "--follow", "--tail", "50",
+                                          *([service] if service else [])))
 
     def clean(self) -> None:
         self._compose("down", "--volumes")

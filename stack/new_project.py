@@ -9,9 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from stack.settings import ENV_FILE, SettingsError, load_settings
+from stack.settings import ENV_FILE, REPO_ROOT, SettingsError, load_settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = REPO_ROOT / "project_template"
 # The folder the running stack parses for projects besides the template (a second DAG bundle).
 DEFAULT_PROJECTS_DIR = REPO_ROOT / "projects"

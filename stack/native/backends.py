@@ -65,14 +65,14 @@ def _postgres_bin_dir() -> str | None:
 
 
 def install_postgres() -> bool:
-    """apt-get install PostgreSQL when running as root on Debian/Ubuntu; True when it worked."""
+    """apt-get install PostgreSQL when running as root on Debian/Ubuntu; True when apt succeeded."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return False
     # Debian would otherwise create and start its own cluster on 5432.
     Path("/etc/postgresql-common").mkdir(parents=True, exist_ok=True)
     Path("/etc/postgresql-common/createcluster.conf").write_text("create_main_cluster = false\n")
     print("PostgreSQL is not installed.", flush=True)
-    return apt_install(["postgresql"]) and _postgres_bin_dir() is not None
+    return apt_install(["postgresql"])
 
 
 def _postgres_user() -> str | None:
