@@ -47,9 +47,21 @@ def write_private_env(folder: Path, **overrides: str) -> Path:
     return env_file
 
 
-def stack_command(env_file: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """`python -m stack --env-file ENV ARGS`, with no `.env` variable of this shell leaking in."""
-    names = set(example_variables())
+def _command(env_file: Path, args: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    names = set(example_variables())  # no `.env` variable of this shell leaks in
     env = {k: v for k, v in os.environ.items() if k not in names}
-    return subprocess.run([sys.executable, "-m", "stack", "--env-file", str(env_file), *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return [sys.executable, "-m", "stack", "--env-file", str(env_file), *args], env
+
+
+def stack_command(env_file: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run `python -m stack --env-file ENV ARGS` to its end."""
+    argv, env = _command(env_file, args)
+    return subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def stack_process(env_file: Path, *args: str) -> subprocess.Popen:
+    """Start `python -m stack --env-file ENV ARGS` and return at once (output in pipes)."""
+    argv, env = _command(env_file, args)
+    return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)

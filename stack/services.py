@@ -77,3 +77,34 @@ def start_order(services: list[Service]) -> list[Service]:
             names.add(service.name)
             pending.remove(service)
     return done
+
+
+def needs(service: Service, services: list[Service]) -> set[str]:
+    """Every service `service` depends on, directly or through others."""
+    by_name = {s.name: s for s in services}
+    found: set[str] = set()
+    pending = list(service.depends_on)
+    while pending:
+        name = pending.pop()
+        if name not in found and name in by_name:
+            found.add(name)
+            pending.extend(by_name[name].depends_on)
+    return found
+
+
+def stop_waves(services: list[Service]) -> list[list[Service]]:
+    """The long-running services in the order to stop them, a wave at a time.
+
+    A wave holds the services that no running service needs any more, so they can stop together:
+    the clients first, their databases and object store last.
+    """
+    running = [s for s in services if not s.one_shot]
+    waves = []
+    while running:
+        needed = set().union(*(needs(s, services) for s in running))
+        wave = [s for s in running if s.name not in needed]
+        if not wave:
+            raise ValueError(f"dependency cycle among {[s.name for s in running]}")
+        waves.append(wave)
+        running = [s for s in running if s not in wave]
+    return waves

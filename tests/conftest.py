@@ -5,7 +5,8 @@ Integration tests get a live stack from the `live_stack` fixture:
   stop it.
 - otherwise: a private native stack with its own `.env`, state folder and free ports, started
   from nothing for the session and stopped at its end, so a stack you run with `make up` is
-  never touched.
+  never touched. It starts in the background as soon as collection shows that a test needs it,
+  so that it comes up while the unit tests run; the first test that needs it waits for it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from stack.private import make_private_folder, stack_command, write_private_env
+from stack.private import make_private_folder, stack_command, stack_process, write_private_env
 from stack.settings import REPO_ROOT, Settings, load_settings
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -31,10 +32,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
 
 
+# -- how long each part takes (the budget is per part) ------------------------------------------
+
+PART_STARTS = pytest.StashKey[dict[str, float]]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    part = "integration" if item.get_closest_marker("integration") else "unit"
+    item.config.stash.setdefault(PART_STARTS, {}).setdefault(part, time.monotonic())
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    starts = config.stash.get(PART_STARTS, {})
+    if not starts:
+        return
+    ends = {"unit": starts.get("integration", time.monotonic()), "integration": time.monotonic()}
+    terminalreporter.write_line("time per part: " + ", ".join(
+        f"{part} tests {ends[part] - start:.0f}s" for part, start in starts.items()))
+
+
+# The fault tests sit through every retry wait. Task retries wait 4-8 s (Airflow adds up to as much
+# again), not 20-40 s: still time for a test to act while a retry waits, which takes it 1-2 s. The IDS
+# client's own retries within one try back off from 0.2 s, not 1 s.
+TEST_ENV = {"TASK_RETRY_DELAY_SECONDS": "4", "IDS_RETRY_BACKOFF_SECONDS": "0.2"}
+
+
 def write_test_env(folder: Path, **overrides: str) -> Path:
-    """A private `.env` (stack.private) whose task retries wait 10 s, not 20 s: the fault tests
-    sit through them, and 10 s still leaves them time to act while a retry waits."""
-    return write_private_env(folder, **{"TASK_RETRY_DELAY_SECONDS": "10", **overrides})
+    """A private `.env` (stack.private) with the shorter retry waits of TEST_ENV."""
+    return write_private_env(folder, **{**TEST_ENV, **overrides})
 
 
 def stack_cli(env_file: Path, *args: str, timeout: float = 600,
@@ -105,6 +130,27 @@ class LiveStack:
         os.killpg(pid, signal.SIGKILL)
         return pid
 
+    @property
+    def native(self) -> bool:
+        """Whether the native runner runs this stack (else Compose does)."""
+        from stack.__main__ import choose_runner
+        from stack.native.runner import NativeRunner
+
+        return isinstance(choose_runner(self.settings), NativeRunner)
+
+    def processes(self) -> list:
+        """The native runner's supervisord and every process below it; [] under another runner."""
+        import psutil
+
+        from stack.native.layout import Layout
+        from stack.native.supervisor import Supervisor
+
+        pid = Supervisor(Layout(self.settings.state_dir)).pid
+        if pid is None:
+            return []
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+
     def service_pid(self, name: str) -> int:
         """The pid of `name`'s main process, 0 while it does not run."""
         return self._supervisor().info(name)["pid"]
@@ -126,21 +172,58 @@ class LiveStack:
             time.sleep(1)
 
 
+@dataclass
+class PrivateStack:
+    """The session's private stack: its folder, and `up` while it runs in the background."""
+
+    folder: Path
+    env_file: Path
+    starting: subprocess.Popen | None = None
+
+
+PRIVATE_STACK = pytest.StashKey[PrivateStack]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if os.environ.get("STACK") == "external":
+        return
+    if not any("live_stack" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    folder = make_test_folder()
+    private = PrivateStack(folder, write_test_env(folder))
+    private.starting = stack_process(private.env_file, "up")
+    session.config.stash[PRIVATE_STACK] = private
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"starting the integration tests' private stack in {folder} "
+                            "while the unit tests run")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    private = session.config.stash.get(PRIVATE_STACK, None)
+    if private is None:
+        return
+    if private.starting is not None:  # no test needed it after all (-x, interrupted, ...)
+        private.starting.communicate()
+    stack_cli(private.env_file, "down", check=False)
+    if os.environ.get("KEEP_TEST_STACK"):
+        print(f"test stack state kept in {private.folder}")
+    else:
+        shutil.rmtree(private.folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def live_stack() -> Iterator[LiveStack]:
+def live_stack(request: pytest.FixtureRequest) -> LiveStack:
     if os.environ.get("STACK") == "external":
         stack = LiveStack(REPO_ROOT / ".env", managed=False)
         stack_cli(stack.env_file, "status")
-        yield stack
-        return
-    folder = make_test_folder()
-    stack = LiveStack(write_test_env(folder), managed=True)
-    try:
-        stack.up()
-        yield stack
-    finally:
-        stack_cli(stack.env_file, "down", check=False)
-        if os.environ.get("KEEP_TEST_STACK"):
-            print(f"test stack state kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        return stack
+    private = request.config.stash[PRIVATE_STACK]
+    stack = LiveStack(private.env_file, managed=True)
+    process, private.starting = private.starting, None
+    stdout, stderr = process.communicate(timeout=900)
+    print(stdout, stderr, sep="\n")
+    if process.returncode != 0:
+        raise AssertionError(f"stack up failed ({process.returncode}):\n{stdout}\n{stderr}")
+    stack.up_output = stdout
+    return stack

@@ -16,7 +16,7 @@ from stack.native.programs import VENV_BIN, base_environment, program
 from stack.native.supervisor import FAILED_STATES, Supervisor, render_config
 from stack.preflight import check_ports, check_resources
 from stack.readiness import CHECKS, NotReady, Probe
-from stack.services import Service, plan, start_order
+from stack.services import Service, plan, start_order, stop_waves
 from stack.settings import REPO_ROOT, Settings
 from stack.startup import Outcome, StartError, bring_up, print_outcome
 
@@ -160,6 +160,10 @@ class NativeRunner:
             print("The native stack is not running.")
             return
         print("Stopping the native stack ...", flush=True)
+        backends = backend_choice.load(self.layout)
+        if backends is not None:
+            for wave in stop_waves(self.services(backends)):
+                self.supervisor.stop_together([service.name for service in wave])
         self.supervisor.shutdown()
         print(f"Stopped. Data kept in {self.layout.root}.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -115,6 +116,22 @@ class Supervisor:
 
     def all_info(self) -> list[dict]:
         return self.rpc.supervisor.getAllProcessInfo()
+
+    def stop_together(self, names: list[str], timeout: float = 45) -> None:
+        """Send every program in `names` its stop signal at once; wait until all have stopped.
+
+        supervisord's own shutdown stops programs one after the other; stopping those that
+        nothing needs any more together makes `down` take as long as the slowest, not the sum.
+        """
+        for name in names:
+            with contextlib.suppress(xmlrpc.client.Fault):  # not running
+                self.rpc.supervisor.stopProcess(name, False)
+        deadline = time.monotonic() + timeout
+        while any(self.info(name)["statename"] in ("RUNNING", "STARTING", "STOPPING", "BACKOFF")
+                  for name in names):
+            if time.monotonic() > deadline:
+                return  # supervisord's shutdown, next, kills what is left
+            time.sleep(0.2)
 
     def shutdown(self, timeout: float = 90) -> None:
         """Stop every program (process groups included) and supervisord itself; wait for it."""

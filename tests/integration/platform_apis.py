@@ -189,16 +189,21 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(1)
 
 
-def assert_serves_champion(settings: Settings, champion: str, rows: int) -> None:
-    """The model server serves `champion` and predicts as `models:/<name>@champion` does."""
+def champion_predictions(settings: Settings, rows: int) -> list[float]:
+    """Predictions of `models:/<name>@champion`, loaded with MLflow, for the first example rows."""
     import mlflow
     import pandas as pd
+
+    body = example_rows(rows)["dataframe_split"]
+    model_uri = f"models:/{settings.get('REGISTERED_MODEL_NAME')}@{CHAMPION}"
+    frame = pd.DataFrame(body["data"], columns=body["columns"])
+    return [float(value) for value in mlflow.pyfunc.load_model(model_uri).predict(frame)]
+
+
+def assert_serves_champion(settings: Settings, champion: str, rows: int) -> None:
+    """The model server serves `champion` and predicts as `models:/<name>@champion` does."""
     import pytest
 
     wait_until(lambda: served_version(settings) == champion, 60,
                f"the model server serving version {champion}")
-    body = example_rows(rows)
-    frame = pd.DataFrame(body["dataframe_split"]["data"], columns=body["dataframe_split"]["columns"])
-    model_uri = f"models:/{settings.get('REGISTERED_MODEL_NAME')}@{CHAMPION}"
-    expected = mlflow.pyfunc.load_model(model_uri).predict(frame)
-    assert served(settings, body) == pytest.approx([float(value) for value in expected])
+    assert served(settings, example_rows(rows)) == pytest.approx(champion_predictions(settings, rows))

@@ -212,8 +212,9 @@ def test_health_checks_walk_the_clients_path(services: dict[str, dict]) -> None:
     mlflow = services["mlflow"]["healthcheck"]["test"]
     assert mlflow[1:] == ["python", "/opt/mlflow/healthcheck.py", "http://127.0.0.1:5000",
                           "mlflow:5000"]
-    assert "http://127.0.0.1:8080/api/v2/monitor/health" in (
-        services["airflow-apiserver"]["healthcheck"]["test"])
+    apiserver = " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
+    for path in ("/api/v2/monitor/health", "/execution/health"):
+        assert f"http://127.0.0.1:8080{path}" in apiserver, path
     for name, job in (("airflow-dag-processor", "DagProcessorJob"),
                       ("airflow-triggerer", "TriggererJob")):
         test = services[name]["healthcheck"]["test"]

@@ -1,21 +1,22 @@
-"""The native stack from nothing: readiness, a model through MLflow, persistence, clean stops."""
+"""The native stack from nothing: readiness, loopback only, a model through MLflow, bad input.
+
+What survives `down` + `up`, and that `down` leaves no process and no open port, is checked once,
+on the state the lifecycle runs made: tests/integration/test_4_restart.py.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import runpy
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
-from stack.airflow_api import AirflowAPI
 from stack.native.backends import load as load_backends
 from stack.native.layout import Layout
 from stack.native.programs import airflow_environment, base_environment
@@ -25,8 +26,6 @@ from stack.settings import REPO_ROOT
 from tests.conftest import LiveStack, make_test_folder, stack_cli, write_test_env
 
 pytestmark = pytest.mark.integration
-
-EXAMPLE_DAG_ID = runpy.run_path(str(REPO_ROOT / "project_template" / "config.py"))["DAG_ID"]
 
 # Runs with the environment of Airflow's tasks: what a DAG's task does with MLflow.
 MLFLOW_CLIENT = """
@@ -61,15 +60,6 @@ def _airflow_task_env(stack: LiveStack) -> dict[str, str]:
     return {**base_environment(), **airflow_environment(settings, load_backends(layout), layout)}
 
 
-def _our_processes(stack: LiveStack) -> list[psutil.Process]:
-    """supervisord and every process below it."""
-    pid = Supervisor(Layout(stack.settings.state_dir)).pid
-    if pid is None:
-        return []
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
-
-
 def test_cold_start_reports_every_service_ready(live_stack: LiveStack) -> None:
     if not live_stack.managed:
         pytest.skip("STACK=external: the stack was started elsewhere")
@@ -89,7 +79,7 @@ def test_every_readiness_check_passes(live_stack: LiveStack) -> None:
 
 def test_servers_listen_on_loopback_only(live_stack: LiveStack) -> None:
     settings = live_stack.settings
-    ours = {p.pid for p in _our_processes(live_stack)}
+    ours = {p.pid for p in live_stack.processes()}
     for conn in psutil.net_connections(kind="inet"):
         if conn.status != psutil.CONN_LISTEN or conn.pid not in ours:
             continue
@@ -124,55 +114,6 @@ def test_airflow_task_environment_logs_a_model_and_loads_it_through_the_registry
         f"{live_stack.settings.mlflow_url}/api/2.0/mlflow/artifacts/list",
         params={"run_id": outcome["run_id"], "path": "model"}, timeout=10)
     assert artifacts.status_code == 200, artifacts.text
-
-
-def test_state_survives_down_and_up_and_down_leaves_no_process(live_stack: LiveStack) -> None:
-    if not live_stack.managed:
-        pytest.skip("STACK=external: this test restarts the stack, which it does not own")
-    settings = live_stack.settings
-    env = _airflow_task_env(live_stack)
-    model = "persistence-model"
-    made = subprocess.run([sys.executable, "-c", MLFLOW_CLIENT, model], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert made.returncode == 0, made.stderr[-3000:]
-    before = json.loads(made.stdout.strip().splitlines()[-1])
-
-    api = AirflowAPI.from_settings(settings)
-    api.wait_for_dag(EXAMPLE_DAG_ID, timeout=120)
-    api.unpause(EXAMPLE_DAG_ID)
-    run_id = api.trigger(EXAMPLE_DAG_ID)
-    run_before = api.wait_for_run(EXAMPLE_DAG_ID, run_id, timeout=400)
-
-    processes = _our_processes(live_stack)
-    assert len(processes) > 5
-    live_stack.down()
-    time.sleep(0.5)
-    alive = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, f"still running after make down: {[p.cmdline()[:3] for p in alive]}"
-    for variable in ("AIRFLOW_PORT", "MLFLOW_PORT", "POSTGRES_PORT", "S3_PORT"):
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", settings.int(variable))) != 0, variable
-
-    live_stack.up()
-    # The registered version, its alias and its artifacts are still there.
-    check = f"""
-import mlflow, json
-from mlflow import MlflowClient
-v = MlflowClient().get_model_version_by_alias("{model}", "champion")
-m = mlflow.pyfunc.load_model("models:/{model}@champion")
-import numpy as np
-X = np.arange(20, dtype=float).reshape(10, 2)
-print(json.dumps({{"version": str(v.version), "prediction": [float(p) for p in m.predict(X[:3])]}}))
-"""
-    after = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True,
-                           timeout=300)
-    assert after.returncode == 0, after.stderr[-3000:]
-    restored = json.loads(after.stdout.strip().splitlines()[-1])
-    assert restored["version"] == before["version"]
-    assert restored["prediction"] == pytest.approx(before["prediction"])
-    # The DAG run and its outcome are still there.
-    run_after = AirflowAPI.from_settings(live_stack.settings).dag_run(EXAMPLE_DAG_ID, run_id)
-    assert run_after["state"] == run_before["state"]
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The one description of the services: order, pruning, and that both runners cover it."""
+"""The one description of the services: start and stop order, pruning, both runners cover it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from stack.native.programs import PROGRAMS
 from stack.readiness import CHECKS
-from stack.services import SERVICES, Service, plan, start_order
+from stack.services import SERVICES, Service, needs, plan, start_order, stop_waves
 
 
 def test_every_service_has_a_readiness_check_and_a_native_program() -> None:
@@ -24,6 +24,23 @@ def test_start_order_puts_dependencies_first() -> None:
 def test_start_order_rejects_a_cycle() -> None:
     with pytest.raises(ValueError, match="cycle"):
         start_order([Service("a", "", depends_on=("b",)), Service("b", "", depends_on=("a",))])
+
+
+def test_stop_waves_stop_each_service_after_everything_that_needs_it() -> None:
+    waves = stop_waves(list(SERVICES))
+    wave_of = {s.name: number for number, wave in enumerate(waves) for s in wave}
+    assert set(wave_of) == {s.name for s in SERVICES if not s.one_shot}  # one-shots have ended
+    for service in SERVICES:
+        if service.name in wave_of:
+            for needed in needs(service, list(SERVICES)) & set(wave_of):
+                assert wave_of[service.name] < wave_of[needed], (service.name, needed)
+    # Clients together first; the model server before MLflow; the data stores last.
+    assert [sorted(s.name for s in wave) for wave in waves][1:] == [["mlflow"], ["postgres", "s3"]]
+
+
+def test_needs_follows_dependencies_through_one_shots() -> None:
+    scheduler = next(s for s in SERVICES if s.name == "airflow-scheduler")
+    assert needs(scheduler, list(SERVICES)) == {"airflow-init", "postgres-init", "postgres"}
 
 
 def test_without_postgres_and_s3_their_services_and_dependencies_go() -> None:

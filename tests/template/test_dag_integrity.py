@@ -67,7 +67,7 @@ def test_task_graph_is_the_lifecycle(dagbag):
     assert set(mapped_over) == {"candidate"}
     assert mapped_over["candidate"].operator.task_id == "candidate_models"
     assert set(training.partial_kwargs["op_kwargs"]) == {"data", "splits"}
-    assert training.max_active_tis_per_dagrun == 2
+    assert training.max_active_tis_per_dagrun == 3
 
 
 def test_params_form_offers_source_candidates_and_metric(dagbag):
