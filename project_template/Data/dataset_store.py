@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -11,6 +12,7 @@ import mlflow
 import pandas as pd
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.http_dataset_source import HTTPDatasetSource
+from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.tracking import MlflowClient
 
 from .. import config
@@ -35,17 +37,34 @@ def store_bytes(raw: bytes, run_id: str, artifact_path: str, file_name: str) -> 
     return f"{artifact_uri.rstrip('/')}/{artifact_path}/{file_name}"
 
 
+def _csv_text(frame: pd.DataFrame) -> str:
+    return frame.to_csv(sep=config.CSV_DELIMITER, index=False, lineterminator="\n")
+
+
+def _read_csv(source: str | io.StringIO) -> pd.DataFrame:
+    return pd.read_csv(source, sep=config.CSV_DELIMITER, quotechar='"')
+
+
 def store_frame(frame: pd.DataFrame, run_id: str, artifact_path: str, file_name: str) -> str:
     """Log a data frame as a `;`-separated CSV artifact; return its URI."""
-    text = frame.to_csv(sep=config.CSV_DELIMITER, index=False, lineterminator="\n")
-    return store_bytes(text.encode("utf-8"), run_id, artifact_path, file_name)
+    return store_bytes(_csv_text(frame).encode("utf-8"), run_id, artifact_path, file_name)
 
 
 def load_frame(uri: str) -> pd.DataFrame:
     """Read a CSV stored by `store_frame` or `store_bytes`."""
     with tempfile.TemporaryDirectory() as folder:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
-        return pd.read_csv(local, sep=config.CSV_DELIMITER, quotechar='"')
+        return _read_csv(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
+
+
+def as_stored(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` as `load_frame` reads it back once stored: the same values and column types."""
+    return _read_csv(io.StringIO(_csv_text(frame)))
+
+
+def stored_dataset(frame: pd.DataFrame, uri: str, name: str) -> PandasDataset:
+    """The MLflow dataset of the copy at `uri`, for lineage; equal frames get equal digests."""
+    return mlflow.data.from_pandas(frame, source=dataset_source(uri),
+                                   targets=config.TARGET_COLUMN, name=name)
 
 
 def dataset_source(uri: str) -> DatasetSource | str:

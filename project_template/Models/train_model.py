@@ -11,8 +11,7 @@ from mlflow.entities import Metric, Param
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from .. import config
-from ..Data.dataset_store import dataset_source, load_frame
+from ..Data.dataset_store import load_frame, stored_dataset
 from ..Process.features import build_feature_pipeline, features_and_target
 from .candidates import build_estimator
 from .metrics import regression_metrics
@@ -64,12 +63,8 @@ def train_candidate(
                           tags=tags) as run:
         # The exact splits this model saw, as dataset inputs: lineage back to the stored copies.
         mlflow.log_inputs(
-            datasets=[
-                mlflow.data.from_pandas(train, source=dataset_source(split_uris["train"]),
-                                        targets=config.TARGET_COLUMN, name="train"),
-                mlflow.data.from_pandas(validation, source=dataset_source(split_uris["validation"]),
-                                        targets=config.TARGET_COLUMN, name="validation"),
-            ],
+            datasets=[stored_dataset(train, split_uris["train"], "train"),
+                      stored_dataset(validation, split_uris["validation"], "validation")],
             contexts=["training", "validation"],
             tags_list=[{"data_version": data_version}] * 2,
         )

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from ..Data.dataset_store import load_frame, store_frame
+from mlflow.entities import DatasetInput, InputTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+from ..Data.dataset_store import as_stored, load_frame, store_frame, stored_dataset
 from .features import split_dataset
 from .validation import validate_frame
 
@@ -15,8 +19,16 @@ def data_processing(data_uri: str, pipeline_run_id: str) -> dict[str, str]:
     """Split the dataset at `data_uri`; return the artifact URI of each part by name."""
     # Validate again: the stored copy is what training uses, whatever produced it.
     frame = validate_frame(load_frame(data_uri))
-    uris = {}
+    uris, inputs = {}, []
     for name, part in split_dataset(frame).items():
         uris[name] = store_frame(part, pipeline_run_id, "splits", f"{name}.csv")
+        dataset = stored_dataset(as_stored(part), uris[name], name)
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(),
+                                   [InputTag(MLFLOW_DATASET_CONTEXT, "split")]))
         log.info("%s: %d rows at %s", name, len(part), uris[name])
+    # The splits are registered here, once, as the pipeline run's inputs. The candidates, which
+    # train side by side and log the same splits, then find them registered: the tracking server
+    # adds a dataset it has not seen with a check-then-insert, and candidates adding the same new
+    # one at the same moment collide (one of them failed its first try that way).
+    MlflowClient().log_inputs(pipeline_run_id, inputs)
     return uris

@@ -135,6 +135,13 @@ def test_training_logs_params_metrics_lineage_and_model(pipeline):
     inputs = {(d.dataset.name, t.value) for d in run.inputs.dataset_inputs for t in d.tags
               if t.key == "mlflow.data.context"}
     assert inputs == {("train", "training"), ("validation", "validation")}
+    # They are the very datasets data_processing registered on the pipeline run: the candidates,
+    # which train side by side, reuse them instead of racing to add the same new one.
+    pipeline_inputs = {d.dataset.name: d.dataset.digest
+                       for d in MlflowClient().get_run(data["pipeline_run_id"]).inputs.dataset_inputs}
+    assert set(pipeline_inputs) == {"train", "validation", "test"}
+    assert {d.dataset.name: d.dataset.digest for d in run.inputs.dataset_inputs} == {
+        name: pipeline_inputs[name] for name in ("train", "validation")}
 
     model = mlflow.pyfunc.load_model(result["model_uri"])
     assert model.metadata.get_input_schema().input_names() == list(config.FEATURE_COLUMNS)
