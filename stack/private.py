@@ -7,6 +7,7 @@ every command names the private `.env` explicitly.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -15,11 +16,38 @@ from pathlib import Path
 
 from stack.settings import REPO_ROOT, example_variables, render_env
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port for a private stack's service, below the kernel's ephemeral range.
+
+    A service binds its port seconds after the `.env` names it. A port from the ephemeral range
+    (what bind(0) and every outgoing connection get) can be taken by a test's server or a client
+    in the meantime; below that range only a deliberate bind can take it.
+    """
+    low, _ = _ephemeral_range()
+    first = max(1024, low - 12000)
+    for _ in range(1000):
+        port = random.randrange(first, low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port between {first} and {low}")
 
 
 def make_private_folder(prefix: str) -> Path:
