@@ -140,16 +140,12 @@ class LiveStack:
 
     def processes(self) -> list:
         """The native runner's supervisord and every process below it; [] under another runner."""
-        import psutil
-
+        from bench.measure import process_tree
         from stack.native.layout import Layout
         from stack.native.supervisor import Supervisor
 
         pid = Supervisor(Layout(self.settings.state_dir)).pid
-        if pid is None:
-            return []
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
+        return [] if pid is None else process_tree(pid)
 
     def service_pid(self, name: str) -> int:
         """The pid of `name`'s main process, 0 while it does not run."""

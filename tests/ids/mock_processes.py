@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,13 @@ from pathlib import Path
 
 import httpx
 
+from stack.private import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 IDS_MOCK_DIR = REPO / "ids-mock"
 # The TRUE Connector's published defaults: the mock's defaults, which the drop-in test relies on.
 API_AUTH = ("admin", "password")
 CONNECTOR_AUTH = ("connector", "password")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def base_env() -> dict[str, str]:

@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 
 import httpx
 import psutil
+
+from bench.measure import PeakSampler
 
 from .mock_processes import API_AUTH, offered, run_offer_cli
 
 SIZE_MB = 300
 # Both servers hold about one chunk at a time; the margin covers allocator noise and TLS buffers.
 MAX_RSS_GROWTH_MB = 60
-
-
-class PeakRss:
-    """Samples the RSS of some processes in a thread and keeps the highest value of each."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.processes = [psutil.Process(pid) for pid in pids]
-        self.peak = {p.pid: p.memory_info().rss for p in self.processes}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            for process in self.processes:
-                self.peak[process.pid] = max(self.peak[process.pid], process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _write_big_csv(path, size_mb: int) -> str:
@@ -57,10 +35,12 @@ def test_large_artifact_streams_with_flat_memory(ids_pair, client_settings, tmp_
     big = tmp_path / "big.csv"
     expected = _write_big_csv(big, SIZE_MB)
     edge_pid, cloud_pid = ids_pair.edge.process.pid, ids_pair.cloud.process.pid
-    baseline = {pid: psutil.Process(pid).memory_info().rss for pid in (edge_pid, cloud_pid)}
+    servers = {str(pid): psutil.Process(pid) for pid in (edge_pid, cloud_pid)}
+    rss = PeakSampler(lambda: {key: p.memory_info().rss for key, p in servers.items()},
+                      interval=0.05)
     data = None
     try:
-        with PeakRss([edge_pid, cloud_pid]) as rss:
+        with rss:
             result = run_offer_cli(ids_pair.edge, big, "big-streaming-dataset")
             assert result.returncode == 0, result.stderr
             big.unlink()  # the edge has its own copy now; keep the disk use to one copy at a time
@@ -71,7 +51,7 @@ def test_large_artifact_streams_with_flat_memory(ids_pair, client_settings, tmp_
                 digest.update(chunk)
         assert digest.hexdigest() == expected
         assert data.tell() == SIZE_MB * 1024 * 1024
-        growth = {pid: (rss.peak[pid] - baseline[pid]) / 2**20 for pid in baseline}
+        growth = {key: rss.growth(key) / 2**20 for key in servers}
         assert all(mb < MAX_RSS_GROWTH_MB for mb in growth.values()), growth
     finally:
         if data is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 import uuid
@@ -25,12 +24,6 @@ for path in (REPO_ROOT, REPO_ROOT / "model-server"):
 # only parse DAGs (no database), so an existing AIRFLOW_HOME is left as it is.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="template-tests-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def use_store(folder: Path) -> str:

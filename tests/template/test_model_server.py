@@ -21,7 +21,6 @@ from conftest import (
     MEAN_ONLY,
     REPO_ROOT,
     SMALL_FOREST,
-    free_port,
     run_lifecycle,
 )
 from mlflow.tracking import MlflowClient
@@ -30,6 +29,7 @@ from project_template import config
 from project_template.Data.read_data import DataSource
 from project_template.Deployment.deploy_model import DeploymentError, deploy
 from project_template.Models.train_model import train_candidate
+from stack.private import free_port
 
 LOCAL = DataSource("local", str(EXAMPLE_CSV))
 
