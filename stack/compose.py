@@ -13,6 +13,8 @@ from stack.settings import REPO_ROOT, Settings
 from stack.startup import bring_up, print_outcome
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+# With the Celery overlay (its services are in the `celery` profile of the main file).
+COMPOSE_FILES = (COMPOSE_FILE, REPO_ROOT / "docker-compose.celery.yml")
 
 
 def engine_available(timeout: float = 5) -> bool:
@@ -33,6 +35,7 @@ class ComposeRunner:
 
     def _command(self, *args: str) -> list[str]:
         return ["docker", "compose", "--project-directory", str(REPO_ROOT),
+                "--project-name", self.settings.get("COMPOSE_PROJECT_NAME"),
                 "-f", str(COMPOSE_FILE), "--env-file", str(self.settings.path), *args]
 
     def _compose(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
