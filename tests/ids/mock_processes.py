@@ -99,8 +99,11 @@ class MockProcess:
 
 
 def make_process(role: str, root: Path, extra_env: dict[str, str] | None = None) -> MockProcess:
+    """A mock connector on free ports: a process, or under `make test-compose` the image's container."""
+    from tests.ids.mock_containers import MockContainer, images_run_here
+
     root.mkdir(parents=True, exist_ok=True)
-    return MockProcess(
+    return (MockContainer if images_run_here() else MockProcess)(
         role=role, message_port=free_port(), api_port=free_port(),
         data_dir=root / "data", cert_dir=root / "certs", log_path=root / f"{role}.log",
         extra_env=extra_env or {},
