@@ -80,7 +80,7 @@ def peer_of(target: object, peers: tuple[Peer, ...]) -> Peer:
     connector send a login to a listener of its own, or spend failed logins at another endpoint.
     """
     try:
-        key = endpoint_key(target)  # type: ignore[arg-type] - endpoint_key refuses non-strings
+        key = endpoint_key(target)
     except BadTarget as exc:
         raise BadProxyRequest(
             f"Malformed Forward-To {target!r}: {exc}. Expected a peer connector's IDS endpoint, "

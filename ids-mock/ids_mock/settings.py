@@ -51,7 +51,7 @@ class BadTarget(ValueError):
     """A URL that cannot name a connector's endpoint (scheme, host, port or parts it must not have)."""
 
 
-def endpoint_key(url: str) -> tuple[str, str, int, str]:
+def endpoint_key(url: object) -> tuple[str, str, int, str]:
     """(scheme, host, port, path) that identifies an http(s) endpoint, or BadTarget saying why.
 
     Two spellings of one endpoint (`HTTPS://Edge:8889/data/`, `https://edge:8889/data`) give the
