@@ -45,6 +45,7 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "AIRFLOW_FERNET_KEY": _fernet_key,
     "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(64),  # 86 chars: over the 64 bytes HS512 needs
     "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "IDS_PEER_EDGE_PASSWORD": _password,
 }
 
 # Values a fresh `.env` takes from the machine rather than from `.env.example`: Airflow's containers
@@ -236,8 +237,13 @@ def validate(values: Mapping[str, str], path: Path = ENV_FILE,
     for name in example_variables(example):
         value = values.get(name)
         if value is None or (value == "" and name not in _MAY_BE_EMPTY):
-            hint = ("delete its line and run `make up` to generate it"
-                    if name in SECRET_GENERATORS else "copy its line from .env.example")
+            if name not in SECRET_GENERATORS:
+                hint = "copy its line from .env.example"
+            elif value is None:
+                # A secret added after this .env was written: `make up` never edits an existing .env.
+                hint = f"add a line with a new secret, e.g. {name}={SECRET_GENERATORS[name]()}"
+            else:
+                hint = "delete its line and run `make up` to generate it"
             raise SettingsError(f"{name} is missing or empty in {path}: {hint}.")
         for check in _validators(name):
             check(name, value)

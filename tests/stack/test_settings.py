@@ -67,6 +67,16 @@ def test_missing_variable_is_named(env_file: Path) -> None:
         load_settings(env_file, environ={})
 
 
+def test_secret_added_after_the_env_was_written_says_what_line_to_add(env_file: Path) -> None:
+    # An .env from before the IDS peer login existed: `make up` never edits it.
+    rewrite(env_file, "IDS_PEER_EDGE_PASSWORD", None)
+    with pytest.raises(SettingsError, match="IDS_PEER_EDGE_PASSWORD is missing") as error:
+        load_settings(env_file, environ={})
+    line = str(error.value).rpartition("e.g. ")[2].rstrip(".")
+    rewrite(env_file, "IDS_PEER_EDGE_PASSWORD", line.partition("=")[2])
+    assert load_settings(env_file, environ={}).get("IDS_PEER_EDGE_PASSWORD") == line.partition("=")[2]
+
+
 def test_generated_secret_left_empty_says_how_to_regenerate(env_file: Path) -> None:
     rewrite(env_file, "AIRFLOW_FERNET_KEY", "")
     with pytest.raises(SettingsError, match="AIRFLOW_FERNET_KEY .*generate"):
