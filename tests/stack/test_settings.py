@@ -11,6 +11,7 @@ from dotenv import dotenv_values
 from stack.settings import (
     SECRET_GENERATORS,
     SettingsError,
+    add_missing_secrets,
     ensure_env_file,
     example_variables,
     load_settings,
@@ -67,14 +68,23 @@ def test_missing_variable_is_named(env_file: Path) -> None:
         load_settings(env_file, environ={})
 
 
-def test_secret_added_after_the_env_was_written_says_what_line_to_add(env_file: Path) -> None:
-    # An .env from before the IDS peer login existed: `make up` never edits it.
+def test_secret_added_after_the_env_was_written_is_added_by_make_up(env_file: Path) -> None:
+    # An .env from before the IDS peer login existed.
     rewrite(env_file, "IDS_PEER_EDGE_PASSWORD", None)
-    with pytest.raises(SettingsError, match="IDS_PEER_EDGE_PASSWORD is missing") as error:
+    with pytest.raises(SettingsError, match="IDS_PEER_EDGE_PASSWORD is missing.*make up"):
         load_settings(env_file, environ={})
-    line = str(error.value).rpartition("e.g. ")[2].rstrip(".")
-    rewrite(env_file, "IDS_PEER_EDGE_PASSWORD", line.partition("=")[2])
-    assert load_settings(env_file, environ={}).get("IDS_PEER_EDGE_PASSWORD") == line.partition("=")[2]
+    before = env_file.read_text()
+    assert add_missing_secrets(env_file) == ["IDS_PEER_EDGE_PASSWORD"]
+    after = env_file.read_text()
+    assert after.startswith(before), "the lines already there are kept as they were"
+    assert load_settings(env_file, environ={}).get("IDS_PEER_EDGE_PASSWORD")
+    assert add_missing_secrets(env_file) == [] and env_file.read_text() == after
+
+
+def test_a_secret_left_empty_is_not_replaced(env_file: Path) -> None:
+    rewrite(env_file, "AIRFLOW_FERNET_KEY", "")
+    assert add_missing_secrets(env_file) == []
+    assert dotenv_values(env_file)["AIRFLOW_FERNET_KEY"] == ""
 
 
 def test_generated_secret_left_empty_says_how_to_regenerate(env_file: Path) -> None:
