@@ -186,6 +186,18 @@ class LiveStack:
             return self.compose.service_pid(name)
         return self._supervisor().info(name)["pid"]
 
+    def task_environment(self) -> dict[str, str]:
+        """The environment Airflow's tasks run with, as this stack's runner gives it."""
+        if self.compose:
+            return self.compose.service_environment("airflow-scheduler")
+        from stack.native.backends import load as load_backends
+        from stack.native.layout import Layout
+        from stack.native.programs import airflow_environment, base_environment
+
+        layout = Layout(self.settings.state_dir)
+        return {**base_environment(),
+                **airflow_environment(self.settings, load_backends(layout), layout)}
+
     def ready(self, name: str, timeout: float = 180) -> None:
         """Wait until `name` passes its readiness check (stack.readiness.CHECKS)."""
         from stack.__main__ import choose_runner

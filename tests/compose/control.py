@@ -60,6 +60,11 @@ class ComposeControl:
         os.kill(pid, signal.SIGKILL)
         return pid
 
+    def service_environment(self, name: str) -> dict[str, str]:
+        """The environment the Compose file gives `name`, with `.env` filled in."""
+        config = json.loads(self._compose("config", "--format", "json"))
+        return {k: str(v) for k, v in config["services"][name]["environment"].items()}
+
     def exec_command(self, name: str, *command: str) -> list[str]:
         """The command line that runs `command` in the service's container, as its user."""
         return self.runner._command("exec", "-T", name, *command)

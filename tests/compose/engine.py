@@ -133,6 +133,11 @@ def _client_env(root: Path, cache: Path, socket_path: Path) -> dict[str, str]:
             "PATH": f"{root / 'usr' / 'bin'}:{root / 'usr' / 'sbin'}:{os.environ['PATH']}"}
 
 
+def _run_dir(cache: Path) -> Path:
+    # Short paths: containerd's sockets live under the exec root (108-byte socket path limit).
+    return Path("/run/local-mlops-docker") if os.geteuid() == 0 else cache / "run"
+
+
 def start_private_engine(cache: Path, timeout: float = 60) -> Engine:
     """Start dockerd from trixie's packages with its state under `cache`; wait until it answers."""
     missing = [package for command, package in HOST_PACKAGES.items() if not shutil.which(command)]
@@ -141,8 +146,7 @@ def start_private_engine(cache: Path, timeout: float = 60) -> Engine:
                            f"(apt-get install {' '.join(missing)}) and run again")
     cache.mkdir(parents=True, exist_ok=True)
     root = _unpack_trixie_packages(cache)
-    # Short paths: containerd's sockets live under the exec root (108-byte socket path limit).
-    run_dir = Path("/run/local-mlops-docker") if os.geteuid() == 0 else cache / "run"
+    run_dir = _run_dir(cache)
     run_dir.mkdir(parents=True, exist_ok=True)
     socket_path = run_dir / "docker.sock"
     env = _client_env(root, cache, socket_path)
@@ -164,9 +168,17 @@ def start_private_engine(cache: Path, timeout: float = 60) -> Engine:
 
 
 def ensure_engine() -> Engine:
-    """The user's engine when one answers; otherwise a private one from Debian's packages."""
+    """The user's engine when one answers; otherwise a private one from Debian's packages.
+
+    A private engine another session already runs (its socket answers) is shared, not started
+    twice on the same data root, and left running at the end: it is not ours to stop.
+    """
     users = Engine()
     if users.answers() and users.docker("compose", "version", check=False,
                                         capture_output=True).returncode == 0:
         return users
-    return start_private_engine(cache_folder())
+    cache = cache_folder()
+    running = Engine(env=_client_env(cache / "root", cache, _run_dir(cache) / "docker.sock"))
+    if (cache / "root").exists() and running.answers():
+        return running
+    return start_private_engine(cache)

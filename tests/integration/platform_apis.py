@@ -153,6 +153,12 @@ def offer_on_edge(settings: Settings, title: str, data: bytes) -> None:
               headers={"content-type": "application/octet-stream"})
 
 
+def task_proxy_url(task_environment: dict[str, str]) -> str:
+    """The cloud connector's `/proxy` as Airflow's tasks reach it (a service name in Compose)."""
+    env = task_environment
+    return f"https://{env['IDS_CLOUD_HOST']}:{env['IDS_CLOUD_DATA_APP_PORT']}/proxy"
+
+
 def set_cloud_faults(settings: Settings, faults: dict) -> None:
     """Replace the faults of the cloud connector's data app (`{}`: none)."""
     _ids_call(settings, "PUT", "IDS_CLOUD_API_PORT", "/admin/faults", json=faults)

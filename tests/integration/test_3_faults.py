@@ -38,6 +38,7 @@ from tests.integration.platform_apis import (
     run_dag,
     served_version,
     set_cloud_faults,
+    task_proxy_url,
     wait_until,
 )
 
@@ -125,7 +126,7 @@ def test_read_data_retried_through_the_ids_outage(api: AirflowAPI, faulty_run: F
     read = faulty_run.run.task("read_data")
     assert (read["state"], read["try_number"]) == ("success", 2)
     first_try = api.task_log(DAG_ID, faulty_run.run.run_id, "read_data", 1)
-    proxy = f"{live_stack.settings.url('IDS_CLOUD_DATA_APP_PORT', scheme='https')}/proxy"
+    proxy = task_proxy_url(live_stack.task_environment())
     assert f"failed at {proxy}: HTTP 503" in first_try, first_try[-2000:]
 
 

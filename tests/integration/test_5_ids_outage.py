@@ -14,6 +14,7 @@ from tests.integration.platform_apis import (
     model_versions,
     run_dag,
     set_cloud_faults,
+    task_proxy_url,
 )
 
 pytestmark = pytest.mark.integration
@@ -37,7 +38,7 @@ def test_a_lasting_ids_outage_fails_read_data_naming_the_connector_and_registers
     retries = int(api.request("GET", f"dags/{DAG_ID}/tasks/read_data").json()["retries"])
     assert (read["state"], read["try_number"]) == ("failed", retries + 1), describe(run)
     log = api.task_log(DAG_ID, run.run_id, "read_data", read["try_number"])
-    proxy = f"{settings.url('IDS_CLOUD_DATA_APP_PORT', scheme='https')}/proxy"
+    proxy = task_proxy_url(live_stack.task_environment())
     assert f"failed at {proxy}: HTTP 503" in log, log[-2000:]
     # Nothing downstream of the data ran; the registry is as it was.
     for task_id in ("data_processing", "model_training", "register_and_promote", "deploy"):

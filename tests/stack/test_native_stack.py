@@ -22,7 +22,6 @@ import requests
 
 from stack.native.backends import load as load_backends
 from stack.native.layout import Layout
-from stack.native.programs import airflow_environment, base_environment
 from stack.native.supervisor import Supervisor
 from stack.services import SERVICES
 from stack.settings import REPO_ROOT
@@ -55,12 +54,6 @@ print(json.dumps({"run_id": run.info.run_id, "version": str(version),
                   "prediction": [float(v) for v in loaded.predict(X[:3])],
                   "expected": [float(v) for v in y[:3]]}))
 """
-
-
-def _airflow_task_env(stack: LiveStack) -> dict[str, str]:
-    settings = stack.settings
-    layout = Layout(settings.state_dir)
-    return {**base_environment(), **airflow_environment(settings, load_backends(layout), layout)}
 
 
 @pytest.mark.native
@@ -114,7 +107,7 @@ def test_airflow_task_environment_logs_a_model_and_loads_it_through_the_registry
         env = None
     else:
         command = [sys.executable, "-c", MLFLOW_CLIENT, "stack-smoke-model"]
-        env = _airflow_task_env(live_stack)
+        env = live_stack.task_environment()
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
