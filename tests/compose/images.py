@@ -7,7 +7,6 @@ cache: an image whose folder did not change is not rebuilt.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from stack.compose import COMPOSE_FILES
 from stack.settings import REPO_ROOT
 from tests.compose.engine import Engine
 from tests.compose.standins import ensure_standins
+from tests.stack.test_compose_file import from_images
 
 
 def compose_config(engine: Engine, env_file: Path) -> dict:
@@ -26,9 +26,6 @@ def compose_config(engine: Engine, env_file: Path) -> dict:
     return json.loads(result.stdout)
 
 
-def _base_images(context: Path) -> set[str]:
-    text = (context / "Dockerfile").read_text()
-    return set(re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE))
 
 
 def plan(config: dict) -> tuple[dict[str, Path], set[str]]:
@@ -39,7 +36,7 @@ def plan(config: dict) -> tuple[dict[str, Path], set[str]]:
         if "build" in service:
             context = Path(service["build"]["context"])
             ours[service["image"]] = context
-            external |= _base_images(context)
+            external |= set(from_images(context / "Dockerfile"))
         else:
             external.add(service["image"])
     return ours, external - set(ours)

@@ -75,7 +75,11 @@ def _current_recipe(engine: Engine, image: str) -> str | None:
     result = engine.docker("image", "inspect", "--format",
                            f'{{{{index .Config.Labels "{RECIPE_LABEL}"}}}}', image,
                            check=False, capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else None
+    if result.returncode == 0:
+        return result.stdout.strip()
+    if "no such image" in result.stderr.lower():
+        return None
+    raise RuntimeError(f"the engine could not say whether it holds {image}: {result.stderr}")
 
 
 def _import_rootfs(engine: Engine, standin: StandIn) -> None:
