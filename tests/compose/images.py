@@ -67,4 +67,6 @@ def prepare_images(engine: Engine, env_file: Path) -> dict[str, Path]:
         if result.returncode != 0:
             raise RuntimeError(f"building {tag} from {context} failed:\n{result.stderr[-4000:]}")
         print(f"image {tag}: built in {time.monotonic() - started:.0f}s", flush=True)
+    if engine.private:  # what rebuilds left untagged; never on a user's own engine
+        engine.docker("image", "prune", "--force", capture_output=True)
     return ours
