@@ -11,6 +11,7 @@ run on the same machine reuses what an earlier one built.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from stack.system_packages import apt_install
 
@@ -43,6 +45,7 @@ class Engine:
     env: dict[str, str] = field(default_factory=dict)
     private: bool = False
     pid: int | None = None
+    lock: IO | None = None  # the cache folder's lock, held while the private engine is ours
 
     def environ(self) -> dict[str, str]:
         return {**os.environ, **self.env}
@@ -62,15 +65,24 @@ class Engine:
         if not self.private or self.pid is None:
             return
         try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
+            _stop(self.pid)
+        finally:
+            if self.lock is not None:
+                self.lock.close()  # the next suite on this machine may start its engine now
+                self.lock = None
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not _alive(pid):
             return
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if not _alive(self.pid):
-                return
-            time.sleep(0.2)
-        os.kill(self.pid, signal.SIGKILL)
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
@@ -138,6 +150,28 @@ def _run_dir(cache: Path) -> Path:
     return Path("/run/local-mlops-docker") if os.geteuid() == 0 else cache / "run"
 
 
+def _stop_leftover(pidfile: Path) -> None:
+    """A daemon a killed suite left behind on our data root: ours, since we hold the lock."""
+    try:
+        pid = int(pidfile.read_text())
+        if "dockerd" in Path(f"/proc/{pid}/cmdline").read_text():
+            print(f"stopping the private Docker engine a previous run left running (pid {pid})")
+            _stop(pid)
+    except (OSError, ValueError):
+        pass
+
+
+def _lock(cache: Path) -> IO:
+    """One suite at a time on a cache folder: a second waits until the first has stopped its engine."""
+    handle = (cache / "lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another Compose suite to finish with {cache} ...", flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
 def start_private_engine(cache: Path, timeout: float = 60) -> Engine:
     """Start dockerd from trixie's packages with its state under `cache`; wait until it answers."""
     missing = [package for command, package in HOST_PACKAGES.items() if not shutil.which(command)]
@@ -145,9 +179,11 @@ def start_private_engine(cache: Path, timeout: float = 60) -> Engine:
         raise RuntimeError(f"the private Docker engine needs {', '.join(missing)}: install them "
                            f"(apt-get install {' '.join(missing)}) and run again")
     cache.mkdir(parents=True, exist_ok=True)
+    lock = _lock(cache)
     root = _unpack_trixie_packages(cache)
     run_dir = _run_dir(cache)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _stop_leftover(run_dir / "docker.pid")
     socket_path = run_dir / "docker.sock"
     env = _client_env(root, cache, socket_path)
     log = (cache / "dockerd.log").open("ab")
@@ -156,7 +192,7 @@ def start_private_engine(cache: Path, timeout: float = 60) -> Engine:
          "--exec-root", str(run_dir / "exec"), "--pidfile", str(run_dir / "docker.pid"),
          "-H", f"unix://{socket_path}"],
         env={**os.environ, **env}, stdout=log, stderr=log, start_new_session=True)
-    engine = Engine(env=env, private=True, pid=daemon.pid)
+    engine = Engine(env=env, private=True, pid=daemon.pid, lock=lock)
     deadline = time.monotonic() + timeout
     while not engine.answers():
         if daemon.poll() is not None or time.monotonic() > deadline:
@@ -168,17 +204,9 @@ def start_private_engine(cache: Path, timeout: float = 60) -> Engine:
 
 
 def ensure_engine() -> Engine:
-    """The user's engine when one answers; otherwise a private one from Debian's packages.
-
-    A private engine another session already runs (its socket answers) is shared, not started
-    twice on the same data root, and left running at the end: it is not ours to stop.
-    """
+    """The user's engine when one answers; otherwise a private one from Debian's packages."""
     users = Engine()
     if users.answers() and users.docker("compose", "version", check=False,
                                         capture_output=True).returncode == 0:
         return users
-    cache = cache_folder()
-    running = Engine(env=_client_env(cache / "root", cache, _run_dir(cache) / "docker.sock"))
-    if (cache / "root").exists() and running.answers():
-        return running
-    return start_private_engine(cache)
+    return start_private_engine(cache_folder())
