@@ -11,13 +11,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass, field
 
-import httpx
-
-from tests.ids.mock_processes import API_AUTH, MockProcess
+from tests.ids.mock_processes import MockProcess
 
 # Set by the Compose suite once its engine holds the image (tests.compose.session).
 IMAGE_VARIABLE = "IDS_MOCK_TEST_IMAGE"
@@ -58,21 +55,9 @@ class MockContainer(MockProcess):
              *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")],
              os.environ[IMAGE_VARIABLE], "serve", "--role", self.role],
             check=True, capture_output=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self._state()
-            if not state.get("Running"):
-                raise RuntimeError(f"ids-mock {self.role} container exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.api_url + "/", auth=API_AUTH, verify=False,
-                             timeout=2).status_code == 200:
-                    self.process = ContainerPid(state["Pid"])  # type: ignore[assignment]
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"ids-mock {self.role} not ready in {timeout}s:\n{self.log_tail()}")
+        self.wait_until_ready(lambda: bool(self._state().get("Running")), timeout)
+        self.process = ContainerPid(self._state()["Pid"])  # type: ignore[assignment]
+        return self
 
     def _state(self) -> dict:
         result = subprocess.run(["docker", "inspect", "--format", "{{json .State}}", self.container],

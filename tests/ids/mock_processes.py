@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,9 +70,13 @@ class MockProcess:
             env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir.parent,
         )
         log.close()
+        return self.wait_until_ready(lambda: self.process.poll() is None, timeout)
+
+    def wait_until_ready(self, running: Callable[[], bool], timeout: float) -> MockProcess:
+        """Wait until the self-description API answers; stop and raise if it never does."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if not running():
                 raise RuntimeError(f"ids-mock {self.role} exited:\n{self.log_tail()}")
             try:
                 if httpx.get(self.api_url + "/", auth=API_AUTH, verify=False,
