@@ -139,7 +139,7 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
 
 
 # Variables that may be empty in a valid `.env`.
-_MAY_BE_EMPTY = {"STACK"}
+MAY_BE_EMPTY = {"STACK", "S3_DATA_ACCESS_KEY", "S3_DATA_SECRET_KEY"}
 
 
 def example_variables(example: Path = ENV_EXAMPLE) -> dict[str, str]:
@@ -221,7 +221,7 @@ def validate(values: Mapping[str, str], path: Path = ENV_FILE,
     """Raise SettingsError naming the first missing or malformed variable."""
     for name in example_variables(example):
         value = values.get(name)
-        if value is None or (value == "" and name not in _MAY_BE_EMPTY):
+        if value is None or (value == "" and name not in MAY_BE_EMPTY):
             hint = ("delete its line and run `make up` to generate it"
                     if name in SECRET_GENERATORS else "copy its line from .env.example")
             raise SettingsError(f"{name} is missing or empty in {path}: {hint}.")
