@@ -42,8 +42,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.config.stash.setdefault(PART_STARTS, {}).setdefault(part, time.monotonic())
     runner = os.environ.get("STACK", "")
     if item.get_closest_marker("native") and runner in ("external", "compose"):
-        pytest.skip(f"needs the native runner's processes (supervisord, process trees), and "
-                    f"STACK={runner} runs the stack otherwise; run without STACK to test a "
+        pytest.skip(f"needs the native runner's processes (supervisord, process trees), but "
+                    f"STACK={runner} runs the stack without them; run without STACK to test a "
                     f"private native stack")
     if item.get_closest_marker("controls_stack") and runner == "external":
         pytest.skip("stops or restarts services, and STACK=external names a stack these tests "

@@ -60,6 +60,7 @@ def _airflow_task_env(stack: LiveStack) -> dict[str, str]:
     return {**base_environment(), **airflow_environment(settings, load_backends(layout), layout)}
 
 
+@pytest.mark.native
 def test_cold_start_reports_every_service_ready(live_stack: LiveStack) -> None:
     if not live_stack.managed:
         pytest.skip("STACK=external: the stack was started elsewhere")
@@ -77,17 +78,22 @@ def test_every_readiness_check_passes(live_stack: LiveStack) -> None:
     assert "NOT READY" not in result.stdout
 
 
+@pytest.mark.native
 def test_servers_listen_on_loopback_only(live_stack: LiveStack) -> None:
     settings = live_stack.settings
     ours = {p.pid for p in live_stack.processes()}
+    assert len(ours) > 5, "the native runner's processes were not found: nothing was checked"
+    listening = 0
     for conn in psutil.net_connections(kind="inet"):
         if conn.status != psutil.CONN_LISTEN or conn.pid not in ours:
             continue
+        listening += 1
         # Airflow's log servers bind 0.0.0.0 whatever we ask (only their ports can be set).
         log_ports = {settings.int("AIRFLOW_WORKER_LOG_PORT"),
                      settings.int("AIRFLOW_TRIGGERER_LOG_PORT")}
         if conn.laddr.port not in log_ports:
             assert conn.laddr.ip == "127.0.0.1", conn
+    assert listening >= 5, f"only {listening} listening sockets of the stack's processes found"
 
 
 def test_mlflow_host_header_of_airflow_tasks_is_accepted(live_stack: LiveStack) -> None:
@@ -101,6 +107,7 @@ def test_mlflow_host_header_of_airflow_tasks_is_accepted(live_stack: LiveStack) 
     assert foreign.status_code == 403
 
 
+@pytest.mark.native
 def test_airflow_task_environment_logs_a_model_and_loads_it_through_the_registry(
         live_stack: LiveStack) -> None:
     result = subprocess.run([sys.executable, "-c", MLFLOW_CLIENT, "stack-smoke-model"],
