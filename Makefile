@@ -8,8 +8,8 @@ ENV_FILE ?= .env
 STACK_CLI := $(PY) -m stack --env-file $(ENV_FILE)
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser up down status logs clean test test-unit test-integration lint demo \
-        new-project ids-offer bench
+.PHONY: help install browser up down status logs clean test test-unit test-integration test-compose \
+        lint demo new-project ids-offer bench requirements
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,15 @@ test-unit: install ## the tests that need no running stack
 
 test-integration: install browser ## the tests that drive a live stack
 	@$(PY) -m pytest -m integration
+
+# The same integration suite against the unchanged docker-compose.yml: on your Docker engine, or
+# where none runs, on a private one from Debian's packages with stand-in base images (tests/compose/).
+# Tests that drive the native runner itself (supervisord, its processes) are marked `native`.
+test-compose: install browser ## the integration suite against a private Compose stack (see tests/compose/README.md)
+	@STACK=compose $(PY) -m pytest -m integration
+
+requirements: install ## export each image's requirements.txt from uv.lock (with hashes)
+	@$(PY) -m stack.image_requirements
 
 ids-offer: install ## offer a file in the IDS edge's catalog: make ids-offer FILE=path TITLE=title
 	@test -n "$(FILE)" -a -n "$(TITLE)" || { echo "usage: make ids-offer FILE=path/to/file TITLE='resource title'"; exit 2; }

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from stack.compose import ComposeRunner, engine_available, project_name, project_volumes
+from stack.compose import ComposeRunner, engine_available, project_volumes
 from stack.native.runner import NativeRunner
 from stack.preflight import PreflightError
 from stack.settings import ENV_FILE, Settings, SettingsError, ensure_env_file, load_settings
@@ -40,7 +40,8 @@ def choose_runner(settings: Settings) -> NativeRunner | ComposeRunner:
     default = compose if engine else native
     holders = [runner for runner, holds in (
         (native, native.layout.holds_data()),
-        (compose, bool(project_volumes()) if engine else compose.marker.exists())) if holds]
+        (compose, bool(project_volumes(settings.get("COMPOSE_PROJECT_NAME"))) if engine
+         else compose.marker.exists())) if holds]
     if holders in ([], [default]):
         return default
     raise RunnerChoiceError(_data_elsewhere(settings, holders, engine))
@@ -48,7 +49,8 @@ def choose_runner(settings: Settings) -> NativeRunner | ComposeRunner:
 
 def _data_elsewhere(settings: Settings, holders: list, engine: bool) -> str:
     where = {"native": f"the native runner (in {settings.state_dir})",
-             "compose": f"Compose (the Docker volumes of project {project_name()!r})"}
+             "compose": f"Compose (the Docker volumes of project "
+                        f"{settings.get('COMPOSE_PROJECT_NAME')!r})"}
     held = " and ".join(where[runner.name] for runner in holders)
     if len(holders) > 1:
         situation = f"Both runners hold data of this platform: {held}."

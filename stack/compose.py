@@ -14,11 +14,8 @@ from stack.settings import REPO_ROOT, Settings
 from stack.startup import bring_up, print_outcome
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-PROJECT = "local-mlops"  # the `name:` of docker-compose.yml
-
-
-def project_name() -> str:
-    return os.environ.get("COMPOSE_PROJECT_NAME") or PROJECT
+# With the Celery overlay (its services are in the `celery` profile of the main file).
+COMPOSE_FILES = (COMPOSE_FILE, REPO_ROOT / "docker-compose.celery.yml")
 
 
 def engine_available(timeout: float = 5) -> bool:
@@ -31,10 +28,10 @@ def engine_available(timeout: float = 5) -> bool:
     return result.returncode == 0
 
 
-def project_volumes(timeout: float = 10) -> list[str]:
-    """The Docker volumes of this Compose project (databases, objects, logs); needs an engine."""
+def project_volumes(project: str, timeout: float = 10) -> list[str]:
+    """The Docker volumes of Compose project `project` (databases, objects, logs); needs an engine."""
     result = subprocess.run(["docker", "volume", "ls", "--quiet", "--filter",
-                             f"label=com.docker.compose.project={project_name()}"],
+                             f"label=com.docker.compose.project={project}"],
                             capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"`docker volume ls` failed: {result.stderr.strip()}")
@@ -52,6 +49,7 @@ class ComposeRunner:
 
     def _command(self, *args: str) -> list[str]:
         return ["docker", "compose", "--project-directory", str(REPO_ROOT),
+                "--project-name", self.settings.get("COMPOSE_PROJECT_NAME"),
                 "-f", str(COMPOSE_FILE), "--env-file", str(self.settings.path), *args]
 
     def _compose(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -74,7 +72,7 @@ class ComposeRunner:
     def up(self) -> bool:
         print("Starting the Compose stack (images are built on first start) ...", flush=True)
         self.marker.parent.mkdir(parents=True, exist_ok=True)
-        self.marker.write_text(project_name() + "\n")
+        self.marker.write_text(self.settings.get("COMPOSE_PROJECT_NAME") + "\n")
         self._compose("up", "--detach", "--build")
         daemons = [s for s in SERVICES if not s.one_shot]
         # Compose orders the start by its health checks; we wait on the users' path too.

@@ -19,6 +19,7 @@ ENV_EXAMPLE = REPO_ROOT / ".env.example"
 RUNNERS = ("compose", "native", "external")
 _URL_SAFE = re.compile(r"^[A-Za-z0-9_.~-]+$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class SettingsError(ValueError):
@@ -45,6 +46,11 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(64),  # 86 chars: over the 64 bytes HS512 needs
     "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(32),
 }
+
+# Values a fresh `.env` takes from the machine rather than from `.env.example`: Airflow's containers
+# run as the user's own uid (as the official quick start does), so that what they write into the
+# project folders is the user's, not uid 50000's.
+FIRST_RUN_VALUES: dict[str, Callable[[], str]] = {"AIRFLOW_UID": lambda: str(os.getuid())}
 
 
 def _check_port(name: str, value: str) -> None:
@@ -75,6 +81,12 @@ def _check_name(name: str, value: str) -> None:
         raise SettingsError(
             f"{name}={value!r} must start with a letter or _ and hold only letters, digits, _ and -."
         )
+
+
+def _check_project_name(name: str, value: str) -> None:
+    if not _PROJECT_NAME.match(value):
+        raise SettingsError(f"{name}={value!r}: Compose project names hold only lowercase letters, "
+                            "digits, _ and -, and start with a letter or digit.")
 
 
 def _check_fernet(name: str, value: str) -> None:
@@ -116,7 +128,7 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
     if name.endswith("_PORT"):
         checks.append(_check_port)
     if name in {"STACK_HEALTH_TIMEOUT", "IDS_LOCKOUT_ATTEMPTS", "IDS_LOCKOUT_MINUTES",
-                "IDS_MAX_PAYLOAD_MB", "AIRFLOW_UID", "AIRFLOW_PARALLELISM",
+                "IDS_MAX_PAYLOAD_MB", "AIRFLOW_PARALLELISM",
                 "TASK_RETRY_DELAY_SECONDS"}:
         checks.append(_check_positive_int)
     if name in {"POSTGRES_SUPERUSER_PASSWORD", "AIRFLOW_DB_PASSWORD", "MLFLOW_DB_PASSWORD",
@@ -125,8 +137,10 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
     if name in {"AIRFLOW_DB_NAME", "AIRFLOW_DB_USER", "MLFLOW_DB_NAME", "MLFLOW_DB_USER",
                 "AIRFLOW_ADMIN_USER"}:
         checks.append(_check_name)
-    if name == "TASK_RETRIES":
+    if name in {"TASK_RETRIES", "AIRFLOW_UID"}:  # uid 0: root's own files
         checks.append(_check_non_negative_int)
+    if name == "COMPOSE_PROJECT_NAME":
+        checks.append(_check_project_name)
     if name == "AIRFLOW_FERNET_KEY":
         checks.append(_check_fernet)
     if name == "AIRFLOW_JWT_SECRET":
@@ -236,12 +250,15 @@ def validate(values: Mapping[str, str], path: Path = ENV_FILE,
 
 
 def render_env(example: Path = ENV_EXAMPLE) -> str:
-    """The text of a fresh `.env`: `.env.example` with every secret filled in."""
+    """The text of a fresh `.env`: `.env.example` with every secret and machine value filled in."""
     lines = []
     for line in example.read_text().splitlines():
         name, sep, value = line.partition("=")
-        if sep and not line.lstrip().startswith("#") and name in SECRET_GENERATORS and not value:
-            line = f"{name}={SECRET_GENERATORS[name]()}"
+        if sep and not line.lstrip().startswith("#"):
+            if name in SECRET_GENERATORS and not value:
+                line = f"{name}={SECRET_GENERATORS[name]()}"
+            elif name in FIRST_RUN_VALUES:
+                line = f"{name}={FIRST_RUN_VALUES[name]()}"
         lines.append(line)
     return "\n".join(lines) + "\n"
 

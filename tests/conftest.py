@@ -3,6 +3,9 @@
 Integration tests get a live stack from the `live_stack` fixture:
 - STACK=external: the stack that `.env` describes, already running; the tests neither start nor
   stop it.
+- STACK=compose (`make test-compose`): a private Compose stack of the unchanged
+  docker-compose.yml, with its own project name, `.env` and free ports (tests/compose/), on the
+  user's Docker engine or, where none runs, on a private one with stand-in base images.
 - otherwise: a private native stack with its own `.env`, state folder and free ports, started
   from nothing for the session and stopped at its end, so a stack you run with `make up` is
   never touched. It starts in the background as soon as collection shows that a test needs it,
@@ -27,7 +30,13 @@ from stack.settings import REPO_ROOT, Settings, load_settings
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Under Compose, the tests of the native runner itself do not apply: deselected, not skipped.
+    if os.environ.get("STACK") == "compose":
+        native = [item for item in items if item.get_closest_marker("native")]
+        if native:
+            config.hook.pytest_deselected(items=native)
+            items[:] = [item for item in items if not item.get_closest_marker("native")]
     # Unit tests first: they are fast and need no stack.
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
 
@@ -40,14 +49,17 @@ PART_STARTS = pytest.StashKey[dict[str, float]]()
 def pytest_runtest_setup(item: pytest.Item) -> None:
     part = "integration" if item.get_closest_marker("integration") else "unit"
     item.config.stash.setdefault(PART_STARTS, {}).setdefault(part, time.monotonic())
-    runner = os.environ.get("STACK", "")
-    if item.get_closest_marker("native") and runner in ("external", "compose"):
-        pytest.skip(f"needs the native runner's processes (supervisord, process trees), but "
-                    f"STACK={runner} runs the stack without them; run without STACK to test a "
-                    f"private native stack")
-    if item.get_closest_marker("controls_stack") and runner == "external":
-        pytest.skip("stops or restarts services, and STACK=external names a stack these tests "
-                    "did not start (they never stop it); run without STACK for a private stack")
+    # STACK=external names a stack started elsewhere (under STACK=compose, `native` tests are
+    # deselected above): say why a test cannot run, rather than crash or stop someone's stack.
+    if os.environ.get("STACK") == "external":
+        if item.get_closest_marker("native"):
+            pytest.skip("needs the native runner's own processes (supervisord, process trees), "
+                        "and STACK=external names a stack started elsewhere; run without STACK "
+                        "to test a private native stack")
+        if item.get_closest_marker("controls_stack"):
+            pytest.skip("stops, kills or restarts services, and STACK=external names a stack "
+                        "these tests did not start (they never stop it); run without STACK to "
+                        "test a private stack")
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -111,6 +123,15 @@ class LiveStack:
 
     # -- one service at a time, whatever the runner ---------------------------------------------
 
+    @property
+    def compose(self):
+        """The Compose stack's service control (tests.compose.control), or None if native."""
+        if self.native:
+            return None
+        from tests.compose.control import ComposeControl
+
+        return ComposeControl(self.settings)
+
     def _supervisor(self):
         from stack.native.layout import Layout
         from stack.native.supervisor import Supervisor
@@ -124,14 +145,20 @@ class LiveStack:
 
     def stop_service(self, name: str) -> None:
         """Stop `name` as `make down` would (its stop signal to the process group); wait."""
+        if self.compose:
+            return self.compose.stop_service(name)
         self._supervisor().rpc.supervisor.stopProcess(name, True)
 
     def start_service(self, name: str) -> None:
         """Start `name` and wait until its process runs (not until it is ready: see `ready`)."""
+        if self.compose:
+            return self.compose.start_service(name)
         self._supervisor().rpc.supervisor.startProcess(name, True)
 
     def kill_service(self, name: str) -> int:
         """SIGKILL the process group of `name`, as a crash would; return the pid killed."""
+        if self.compose:
+            return self.compose.kill_service(name)
         pid = self._supervisor().info(name)["pid"]
         if not pid:
             raise RuntimeError(f"{name} is not running")
@@ -147,8 +174,11 @@ class LiveStack:
         return isinstance(choose_runner(self.settings), NativeRunner)
 
     def processes(self) -> list:
-        """The native runner's supervisord and every process below it; [] under another runner."""
+        """Every process of the stack: supervisord's tree, or each container's."""
         from bench.measure import process_tree
+
+        if self.compose:
+            return [p for pid in self.compose.root_pids() for p in process_tree(pid)]
         from stack.native.layout import Layout
         from stack.native.supervisor import Supervisor
 
@@ -157,6 +187,8 @@ class LiveStack:
 
     def service_pid(self, name: str) -> int:
         """The pid of `name`'s main process, 0 while it does not run."""
+        if self.compose:
+            return self.compose.service_pid(name)
         return self._supervisor().info(name)["pid"]
 
     def ready(self, name: str, timeout: float = 180) -> None:
@@ -183,6 +215,7 @@ class PrivateStack:
     folder: Path
     env_file: Path
     starting: subprocess.Popen | None = None
+    compose: object | None = None  # tests.compose.session.ComposeSession under STACK=compose
 
 
 PRIVATE_STACK = pytest.StashKey[PrivateStack]()
@@ -194,10 +227,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not any("live_stack" in getattr(item, "fixturenames", ()) for item in session.items):
         return
     folder = make_test_folder()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if os.environ.get("STACK") == "compose":
+        from tests.compose.session import ComposeSession
+
+        env_file = write_test_env(folder, STACK="compose", PROJECTS_DIR=str(folder / "projects"),
+                                  COMPOSE_PROJECT_NAME=f"mlops-test-{folder.name[-8:].lower()}",
+                                  AIRFLOW_UID=str(os.getuid()))
+        (folder / "projects").mkdir()
+        private = PrivateStack(folder, env_file, compose=ComposeSession(env_file))
+        session.config.stash[PRIVATE_STACK] = private
+        return
     private = PrivateStack(folder, write_test_env(folder))
     private.starting = stack_process(private.env_file, "up")
     session.config.stash[PRIVATE_STACK] = private
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"starting the integration tests' private stack in {folder} "
                             "while the unit tests run")
@@ -207,9 +250,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     private = session.config.stash.get(PRIVATE_STACK, None)
     if private is None:
         return
-    if private.starting is not None:  # no test needed it after all (-x, interrupted, ...)
-        private.starting.communicate()
-    stack_cli(private.env_file, "down", check=False)
+    if private.compose is not None:
+        private.compose.stop()
+    else:
+        if private.starting is not None:  # no test needed it after all (-x, interrupted, ...)
+            private.starting.communicate()
+        stack_cli(private.env_file, "down", check=False)
     if os.environ.get("KEEP_TEST_STACK"):
         print(f"test stack state kept in {private.folder}")
     else:
@@ -224,6 +270,10 @@ def live_stack(request: pytest.FixtureRequest) -> LiveStack:
         return stack
     private = request.config.stash[PRIVATE_STACK]
     stack = LiveStack(private.env_file, managed=True)
+    if private.compose is not None:
+        stack.up_output = private.compose.start()
+        print(stack.up_output)
+        return stack
     process, private.starting = private.starting, None
     stdout, stderr = process.communicate(timeout=900)
     print(stdout, stderr, sep="\n")

@@ -1,4 +1,7 @@
-"""The native stack from nothing: readiness, loopback only, a model through MLflow, bad input.
+"""The stack from nothing: readiness, loopback only, a model through MLflow, bad input.
+
+Tests marked `native` drive the native runner itself; the others run under Compose too
+(`make test-compose`).
 
 What survives `down` + `up`, and that `down` leaves no process and no open port, is checked once,
 on the state the lifecycle runs made: tests/integration/test_4_restart.py.
@@ -107,12 +110,16 @@ def test_mlflow_host_header_of_airflow_tasks_is_accepted(live_stack: LiveStack) 
     assert foreign.status_code == 403
 
 
-@pytest.mark.native
 def test_airflow_task_environment_logs_a_model_and_loads_it_through_the_registry(
         live_stack: LiveStack) -> None:
-    result = subprocess.run([sys.executable, "-c", MLFLOW_CLIENT, "stack-smoke-model"],
-                            env=_airflow_task_env(live_stack), capture_output=True, text=True,
-                            timeout=300)
+    if live_stack.compose:  # in the scheduler's container, where the LocalExecutor runs tasks
+        command = live_stack.compose.exec_command("airflow-scheduler", "python", "-c",
+                                                  MLFLOW_CLIENT, "stack-smoke-model")
+        env = None
+    else:
+        command = [sys.executable, "-c", MLFLOW_CLIENT, "stack-smoke-model"]
+        env = _airflow_task_env(live_stack)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["prediction"] == pytest.approx(outcome["expected"])
@@ -142,6 +149,7 @@ def _nothing_started(env_file: Path) -> None:
     assert not leftovers
 
 
+@pytest.mark.native
 def test_port_in_use_is_named_and_nothing_starts(spare_env: Path) -> None:
     from stack.settings import load_settings
 
@@ -156,6 +164,7 @@ def test_port_in_use_is_named_and_nothing_starts(spare_env: Path) -> None:
     _nothing_started(spare_env)
 
 
+@pytest.mark.native
 def test_malformed_env_is_named_and_nothing_starts(spare_env: Path) -> None:
     import re
 
@@ -167,6 +176,7 @@ def test_malformed_env_is_named_and_nothing_starts(spare_env: Path) -> None:
     _nothing_started(spare_env)
 
 
+@pytest.mark.native
 def test_service_that_never_becomes_ready_is_named_with_its_log_and_all_is_stopped(
         spare_env: Path) -> None:
     spare_env.write_text(spare_env.read_text().replace("STACK_HEALTH_TIMEOUT=180",
@@ -179,6 +189,7 @@ def test_service_that_never_becomes_ready_is_named_with_its_log_and_all_is_stopp
     _nothing_started(spare_env)
 
 
+@pytest.mark.native
 def test_clean_asks_first_and_deletes_only_when_told(spare_env: Path) -> None:
     state = spare_env.parent / "state"
     (state / "postgres").mkdir(parents=True)

@@ -5,13 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 import stack.__main__ as cli
-from stack.compose import PROJECT, ComposeRunner
+from stack.compose import ComposeRunner
 from stack.native.layout import Layout
 from stack.native.runner import NativeRunner
-from stack.settings import REPO_ROOT, Settings, SettingsError, ensure_env_file, load_settings
+from stack.settings import (
+    Settings,
+    SettingsError,
+    ensure_env_file,
+    example_variables,
+    load_settings,
+)
 
 
 @pytest.fixture
@@ -29,7 +34,8 @@ def fake_machine(monkeypatch: pytest.MonkeyPatch, engine: bool, volumes: list[st
         calls.append("engine")
         return engine
 
-    def project_volumes() -> list[str]:
+    def project_volumes(project: str) -> list[str]:
+        assert project == PROJECT
         calls.append("volumes")
         assert engine, "volumes can only be listed when an engine answers"
         return volumes
@@ -51,6 +57,7 @@ def compose_data(settings: Settings) -> None:
     marker.write_text(PROJECT + "\n")
 
 
+PROJECT = example_variables()["COMPOSE_PROJECT_NAME"]
 VOLUMES = [f"{PROJECT}_postgres-data", f"{PROJECT}_s3-data"]
 
 
@@ -130,7 +137,3 @@ def test_an_explicit_choice_wins_over_the_data(tmp_path: Path, monkeypatch: pyte
     calls = fake_machine(monkeypatch, engine=True, volumes=VOLUMES)
     assert isinstance(cli.choose_runner(settings), expected)
     assert "volumes" not in calls
-
-
-def test_project_is_the_compose_files_name() -> None:
-    assert yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["name"] == PROJECT

@@ -21,7 +21,6 @@ from stack.native.programs import airflow_environment, base_environment
 from stack.settings import REPO_ROOT
 from tests.conftest import LiveStack
 
-# In-process with the native runner's Airflow environment (stack.native.programs).
 pytestmark = [pytest.mark.integration, pytest.mark.native]
 
 DAG_FILE = REPO_ROOT / "project_template" / "DAG" / "dag_template.py"
