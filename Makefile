@@ -59,7 +59,7 @@ test-integration: install browser ## the tests that drive a live stack
 # where none runs, on a private one from Debian's packages with stand-in base images (tests/compose/).
 # Tests that drive the native runner itself (supervisord, its processes) are marked `native`.
 test-compose: install browser ## the integration suite against a private Compose stack (see tests/compose/README.md)
-	@STACK=compose $(PY) -m pytest -m integration
+	@STACK=compose $(PY) -m pytest
 
 requirements: install ## export each image's requirements.txt from uv.lock (with hashes)
 	@$(PY) -m stack.image_requirements

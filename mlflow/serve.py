@@ -8,12 +8,22 @@ runners start MLflow with `python mlflow/serve.py <mlflow server options>`.
 
 import os
 import sys
+from pathlib import Path
 
 import mlflow.server
 
+HERE = Path(__file__).resolve().parent
+DEFAULT_APP = "mlflow.server.fastapi_app:app"
+
 
 def _exec_in_place(cmd, extra_env=None, **_options):
-    os.execvpe(cmd[0], list(cmd), {**os.environ, **(extra_env or {})})
+    cmd = list(cmd)
+    env = {**os.environ, **(extra_env or {})}
+    if cmd[-1] == DEFAULT_APP:
+        # The same app, telling clients to move artifacts through this server (proxied_app.py).
+        cmd[-1] = "proxied_app:app"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    os.execvpe(cmd[0], cmd, env)
 
 
 # The name `mlflow server` calls to start its web server (mlflow.server._run_server).

@@ -10,7 +10,14 @@ from pathlib import Path
 from stack.compose import ComposeRunner, engine_available, project_volumes
 from stack.native.runner import NativeRunner
 from stack.preflight import PreflightError
-from stack.settings import ENV_FILE, Settings, SettingsError, ensure_env_file, load_settings
+from stack.settings import (
+    ENV_FILE,
+    Settings,
+    SettingsError,
+    add_missing_secrets,
+    ensure_env_file,
+    load_settings,
+)
 from stack.startup import StartError
 
 
@@ -96,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        if args.command in ("up", "env") and ensure_env_file(args.env_file):
-            print(f"Wrote {args.env_file} with freshly generated secrets (it is never overwritten).")
+        if args.command in ("up", "env"):
+            if ensure_env_file(args.env_file):
+                print(f"Wrote {args.env_file} with freshly generated secrets (it is never overwritten).")
+            for name in add_missing_secrets(args.env_file):
+                print(f"Added {name} to {args.env_file}: a secret the platform needs since it was written.")
         settings = load_settings(args.env_file)
         if args.command == "env":
             return 0

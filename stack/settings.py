@@ -45,6 +45,7 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "AIRFLOW_FERNET_KEY": _fernet_key,
     "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(64),  # 86 chars: over the 64 bytes HS512 needs
     "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "IDS_PEER_EDGE_PASSWORD": _password,
 }
 
 # Values a fresh `.env` takes from the machine rather than from `.env.example`: Airflow's containers
@@ -236,8 +237,13 @@ def validate(values: Mapping[str, str], path: Path = ENV_FILE,
     for name in example_variables(example):
         value = values.get(name)
         if value is None or (value == "" and name not in MAY_BE_EMPTY):
-            hint = ("delete its line and run `make up` to generate it"
-                    if name in SECRET_GENERATORS else "copy its line from .env.example")
+            if name not in SECRET_GENERATORS:
+                hint = "copy its line from .env.example"
+            elif value is None:
+                # A secret added after this .env was written: `make up` adds it, other commands don't.
+                hint = "run `make up`, which adds a fresh one"
+            else:
+                hint = "delete its line and run `make up` to generate it"
             raise SettingsError(f"{name} is missing or empty in {path}: {hint}.")
         for check in _validators(name):
             check(name, value)
@@ -276,6 +282,24 @@ def ensure_env_file(path: Path = ENV_FILE, example: Path = ENV_EXAMPLE) -> bool:
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     return True
+
+
+def add_missing_secrets(path: Path = ENV_FILE, example: Path = ENV_EXAMPLE) -> list[str]:
+    """Append a fresh value for each secret `.env.example` documents that `path` has no line for.
+
+    A secret added to the platform after `.env` was written would otherwise stop `make up`; the
+    lines already there are never changed. Returns the names added.
+    """
+    present = dotenv_values(path)
+    missing = [name for name in example_variables(example)
+               if name in SECRET_GENERATORS and name not in present]
+    if missing:
+        text = path.read_text()
+        with open(path, "a") as handle:
+            handle.write(("" if text.endswith("\n") or not text else "\n")
+                         + "# Added by `make up`: secrets the platform needs since this file was written.\n"
+                         + "".join(f"{name}={SECRET_GENERATORS[name]()}\n" for name in missing))
+    return missing
 
 
 def load_settings(path: Path = ENV_FILE, environ: Mapping[str, str] | None = None,

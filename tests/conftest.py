@@ -28,15 +28,21 @@ from stack.private import make_private_folder, stack_command, stack_process, wri
 from stack.settings import REPO_ROOT, Settings, load_settings
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
+IDS_TESTS = REPO_ROOT / "tests" / "ids"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Under Compose, the tests of the native runner itself do not apply: deselected, not skipped.
+    # Under Compose: the integration tests and the IDS tests (which then run the ids-mock image),
+    # but not the tests of the native runner itself. Deselected, not skipped: they run in `make test`.
     if os.environ.get("STACK") == "compose":
-        native = [item for item in items if item.get_closest_marker("native")]
-        if native:
-            config.hook.pytest_deselected(items=native)
-            items[:] = [item for item in items if not item.get_closest_marker("native")]
+        def applies(item: pytest.Item) -> bool:
+            return not item.get_closest_marker("native") and (
+                item.get_closest_marker("integration") is not None or IDS_TESTS in item.path.parents)
+
+        left_out = [item for item in items if not applies(item)]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if applies(item)]
     # Unit tests first: they are fast and need no stack.
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
 
@@ -237,6 +243,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         (folder / "projects").mkdir()
         private = PrivateStack(folder, env_file, compose=ComposeSession(env_file))
         session.config.stash[PRIVATE_STACK] = private
+        # Now, not in the fixture: the IDS tests, which run first, run the ids-mock image.
+        prepared = private.compose.prepare()
+        if reporter is not None:
+            reporter.write_line(prepared)
         return
     private = PrivateStack(folder, write_test_env(folder))
     private.starting = stack_process(private.env_file, "up")

@@ -1,4 +1,4 @@
-"""Basic authentication of every endpoint, with lockout of client addresses after failed logins."""
+"""Basic authentication of every endpoint, with lockout of a user at an address after failed logins."""
 
 from __future__ import annotations
 
@@ -22,39 +22,45 @@ class _Attempts:
     locked_until: float = 0.0
 
 
+# Who is locked out: one of this connector's own users, logging in from one client address.
+Login = tuple[str, str]  # (user, address)
+
+
 @dataclass
 class LockoutTracker:
-    """Counts failed logins per client address and locks the address out, like the real ECC.
+    """Counts failed logins per (user, client address) and locks that pair out, like the real ECC.
 
-    One tracker is shared by both ports of a process, so failures on either count together.
+    Only this connector's own users are counted: a login it does not have (another connector's,
+    forwarded to the wrong place) fails without locking anyone out. One tracker is shared by both
+    ports of a process.
     """
 
     max_failures: int
     lock_seconds: float
     clock: Callable[[], float] = time.monotonic
-    _by_address: dict[str, _Attempts] = field(default_factory=dict)
+    _by_login: dict[Login, _Attempts] = field(default_factory=dict)
 
-    def seconds_locked(self, address: str) -> float:
-        """Seconds the address stays locked out, 0 when it may try to log in."""
-        attempts = self._by_address.get(address)
+    def seconds_locked(self, login: Login) -> float:
+        """Seconds the login stays locked out, 0 when it may try again."""
+        attempts = self._by_login.get(login)
         if attempts is None:
             return 0.0
         remaining = attempts.locked_until - self.clock()
         if remaining > 0:
             return remaining
         if attempts.locked_until:
-            # The lock expired: the address starts again with a clean slate.
-            del self._by_address[address]
+            # The lock expired: the login starts again with a clean slate.
+            del self._by_login[login]
         return 0.0
 
-    def record_failure(self, address: str) -> None:
-        attempts = self._by_address.setdefault(address, _Attempts())
+    def record_failure(self, login: Login) -> None:
+        attempts = self._by_login.setdefault(login, _Attempts())
         attempts.failures += 1
         if self.max_failures > 0 and attempts.failures >= self.max_failures:
             attempts.locked_until = self.clock() + self.lock_seconds
 
-    def record_success(self, address: str) -> None:
-        self._by_address.pop(address, None)
+    def record_success(self, login: Login) -> None:
+        self._by_login.pop(login, None)
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -80,7 +86,8 @@ class BasicAuthMiddleware:
     """ASGI middleware: 401 unless the request carries the expected Basic credentials.
 
     A request without credentials gets the challenge and is not counted as a failure (browsers and
-    HTTP clients send one before they authenticate); wrong credentials count towards the lockout.
+    HTTP clients send one before they authenticate); a wrong password for this port's user counts
+    towards that user's lockout at the client's address; an unknown user never counts.
     """
 
     def __init__(self, app: ASGIApp, user: str, password: str, lockout: LockoutTracker) -> None:
@@ -94,16 +101,6 @@ class BasicAuthMiddleware:
             await self.app(scope, receive, send)
             return
         address = (scope.get("client") or ("unknown", 0))[0]
-        locked = self.lockout.seconds_locked(address)
-        if locked > 0:
-            minutes = max(1, round(locked / 60))
-            await _reject(
-                send,
-                f"Client address {address} is locked after too many failed logins; "
-                f"try again in about {minutes} minute(s).",
-                retry_after=int(locked) + 1,
-            )
-            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         credentials = parse_basic(headers.get("authorization"))
         if credentials is None:
@@ -113,11 +110,25 @@ class BasicAuthMiddleware:
         # Both comparisons always run, so timing does not tell which part was wrong.
         user_ok = _same(user, self.user)
         password_ok = _same(password, self.password)
-        if not (user_ok and password_ok):
-            self.lockout.record_failure(address)
+        if not user_ok:
             await _reject(send, "Bad credentials.")
             return
-        self.lockout.record_success(address)
+        login = (self.user, address)
+        locked = self.lockout.seconds_locked(login)
+        if locked > 0:
+            minutes = max(1, round(locked / 60))
+            await _reject(
+                send,
+                f"User {self.user!r} is locked at client address {address} after too many "
+                f"failed logins; try again in about {minutes} minute(s).",
+                retry_after=int(locked) + 1,
+            )
+            return
+        if not password_ok:
+            self.lockout.record_failure(login)
+            await _reject(send, "Bad credentials.")
+            return
+        self.lockout.record_success(login)
         await self.app(scope, receive, send)
 
 

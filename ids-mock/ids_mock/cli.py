@@ -32,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        settings = Settings.from_env(args.role)
+        try:
+            settings = Settings.from_env(args.role)
+        except ValueError as exc:  # a malformed IDS_* setting: say which, without a traceback
+            print(f"ids-mock serve: {exc}", file=sys.stderr)
+            return 2
         logging.basicConfig(
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s ids-mock-" + args.role + " %(name)s: %(message)s",

@@ -1,4 +1,4 @@
-"""The cloud data app `/proxy`: wraps JSON requests as IDS messages and follows Forward-To."""
+"""The cloud data app `/proxy`: wraps JSON requests as IDS messages and sends them to a known peer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI, Request
@@ -31,7 +30,7 @@ from ids_mock.multipart_codec import (
     encode_message,
     new_boundary,
 )
-from ids_mock.settings import Settings
+from ids_mock.settings import BadTarget, Peer, Settings, endpoint_key
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +73,30 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def parse_proxy_request(raw: bytes) -> dict[str, Any]:
-    """The validated JSON body of a /proxy request, or BadProxyRequest with the reason."""
+def peer_of(target: object, peers: tuple[Peer, ...]) -> Peer:
+    """The known peer that `Forward-To` names, or BadProxyRequest saying why there is none.
+
+    Only configured peers are ever contacted, each with its own login: a caller cannot make this
+    connector send a login to a listener of its own, or spend failed logins at another endpoint.
+    """
+    try:
+        key = endpoint_key(target)
+    except BadTarget as exc:
+        raise BadProxyRequest(
+            f"Malformed Forward-To {target!r}: {exc}. Expected a peer connector's IDS endpoint, "
+            "e.g. https://host:8889/data.") from exc
+    for peer in peers:
+        if peer.key == key:
+            return peer
+    known = ", ".join(f"{peer.name} ({peer.url})" for peer in peers) or "none"
+    raise BadProxyRequest(
+        f"Forward-To {target} is not a peer of this connector, which forwards only to: {known}. "
+        "To add a peer, name it in the cloud's IDS_PEERS and set IDS_PEER_<NAME>_URL, _USER and "
+        "_PASSWORD.")
+
+
+def parse_proxy_request(raw: bytes, peers: tuple[Peer, ...]) -> tuple[dict[str, Any], Peer]:
+    """The validated JSON body of a /proxy request and its peer, or BadProxyRequest with the reason."""
     try:
         data = json_object(raw)
     except BadJsonBody as exc:
@@ -93,14 +114,13 @@ def parse_proxy_request(raw: bytes) -> dict[str, Any]:
             f"Unsupported messageType {data['messageType']!r}: use one of {sorted(REQUIRED_FIELDS)}"
         )
     data["messageType"] = message_type
-    target = data.get("Forward-To")
-    parts = urlsplit(target) if isinstance(target, str) else None
-    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
-        raise BadProxyRequest("Missing or invalid Forward-To (expected https://host:port/data)")
+    if data.get("Forward-To") in (None, ""):
+        raise BadProxyRequest("Missing Forward-To (expected a peer's https://host:port/data)")
+    peer = peer_of(data["Forward-To"], peers)
     for field in REQUIRED_FIELDS[message_type]:
         if data.get(field) in (None, ""):
             raise BadProxyRequest(f"Missing {field} for {message_type}")
-    return data
+    return data, peer
 
 
 def build_message(data: dict[str, Any], issuer: str) -> tuple[dict[str, Any], bytes]:
@@ -210,17 +230,33 @@ def _not_processed(reason: str) -> Response:
     return PlainTextResponse(NOT_PROCESSED, status_code=500)
 
 
-async def relay_answer(upstream: httpx.Response, forward_to: str) -> Response:
+def _refused(upstream: httpx.Response, peer: Peer) -> Response:
+    """The answer to a peer's 401/403: a lockout stays a lockout (423 with its Retry-After)."""
+    settings = f"IDS_PEER_{peer.name.upper()}_USER and IDS_PEER_{peer.name.upper()}_PASSWORD"
+    retry_after = upstream.headers.get("retry-after")
+    if retry_after:
+        return PlainTextResponse(
+            f"The peer connector {peer.name} ({peer.url}) has locked out this connector's login "
+            f"after too many failed logins; Retry-After: {retry_after} s. Check the cloud's "
+            f"{settings}.",
+            status_code=423, headers={"Retry-After": retry_after},
+        )
+    return PlainTextResponse(
+        f"The peer connector {peer.name} ({peer.url}) refused this connector's login for it: "
+        f"set the cloud's {settings} to the login that peer accepts.",
+        status_code=502,
+    )
+
+
+async def relay_answer(upstream: httpx.Response, peer: Peer) -> Response:
     """The data app's answer to its client: only the payload of the provider's answer."""
+    forward_to = peer.url
     boundary = boundary_of(upstream.headers.get("content-type"))
     if boundary is None:
         text = (await upstream.aread())[:4096].decode("utf-8", "replace")
         await upstream.aclose()
         if upstream.status_code in (401, 403):
-            return PlainTextResponse(
-                f"The connector at {forward_to} refused this connector's credentials",
-                status_code=502,
-            )
+            return _refused(upstream, peer)
         if upstream.status_code >= 400:
             return PlainTextResponse(text or NOT_PROCESSED, status_code=upstream.status_code)
         return _not_processed(f"{forward_to} answered without a multipart message")
@@ -274,7 +310,8 @@ def create_cloud_app(settings: Settings, faults: Faults) -> FastAPI:
     @app.post("/proxy")
     async def proxy(request: Request) -> Response:
         try:
-            data = parse_proxy_request(await _read_limited(request, settings.max_payload_bytes))
+            data, peer = parse_proxy_request(
+                await _read_limited(request, settings.max_payload_bytes), settings.peers)
         except PayloadTooLarge as exc:
             return PlainTextResponse(str(exc), status_code=413)
         except BadProxyRequest as exc:
@@ -284,7 +321,7 @@ def create_cloud_app(settings: Settings, faults: Faults) -> FastAPI:
             return injected
         header, payload = build_message(data, settings.connector_id)
         boundary = new_boundary()
-        forward_to = data["Forward-To"]
+        forward_to = peer.url
         client: httpx.AsyncClient = request.app.state.client
         outgoing = client.build_request(
             "POST",
@@ -294,11 +331,11 @@ def create_cloud_app(settings: Settings, faults: Faults) -> FastAPI:
                                      f"boundary={boundary}"},
         )
         try:
-            upstream = await client.send(
-                outgoing, stream=True, auth=(settings.connector_user, settings.connector_password)
-            )
+            # The peer's own login, never the caller's or this connector's; redirects are not
+            # followed (httpx's default), so the login goes to the configured URL only.
+            upstream = await client.send(outgoing, stream=True, auth=(peer.user, peer.password))
         except httpx.HTTPError as exc:
             return _not_processed(f"{forward_to} unreachable: {type(exc).__name__}: {exc}")
-        return await relay_answer(upstream, forward_to)
+        return await relay_answer(upstream, peer)
 
     return app

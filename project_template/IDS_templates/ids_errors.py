@@ -43,6 +43,19 @@ class IDSAuthenticationError(IDSError, PermissionError):
         )
 
 
+class IDSLockedOut(IDSError, PermissionError):
+    """A connector locked a login out after too many failed logins: retrying now cannot help."""
+
+    def __init__(self, url: str, retry_after: int | None, detail: str) -> None:
+        self.url = url
+        self.retry_after = retry_after
+        wait = f"Retry-After: {retry_after} s" if retry_after is not None else "no Retry-After"
+        super().__init__(
+            f"IDS login locked out at {url} ({wait}): {detail.strip()} "
+            "Fix the login named there, then wait for the lock to expire or restart that connector."
+        )
+
+
 class IDSResourceNotFound(IDSError, LookupError):
     """No offered resource has the requested title."""
 

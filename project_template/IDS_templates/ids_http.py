@@ -14,6 +14,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from .ids_errors import (
     IDSAuthenticationError,
     IDSConnectorUnreachable,
+    IDSLockedOut,
     IDSRejected,
     IDSTLSError,
 )
@@ -21,6 +22,12 @@ from .ids_settings import IdsClientSettings
 
 log = logging.getLogger(__name__)
 REJECTION_PREFIX = "Rejection occured with reason:"
+
+
+def _retry_after(response: requests.Response) -> int | None:
+    """Seconds of a lockout's `Retry-After` header, None without one (or as an HTTP date)."""
+    value = response.headers.get("Retry-After", "").strip()
+    return int(value) if value.isdigit() else None
 
 
 def _is_rejection(response: requests.Response) -> bool:
@@ -88,6 +95,12 @@ class IdsHttp:
             return response
         text = response.text
         response.close()
+        # 423: the data app's peer locked the data app out; 401 with Retry-After: the data app
+        # locked us out. Either way a retry within the lock is refused again.
+        locked = response.status_code == 423 or (
+            response.status_code == 401 and "Retry-After" in response.headers)
+        if locked and not text.startswith(REJECTION_PREFIX):
+            raise IDSLockedOut(url, _retry_after(response), text or f"HTTP {response.status_code}")
         if response.status_code == 401 and not text.startswith(REJECTION_PREFIX):
             raise IDSAuthenticationError(url, auth[0], text or "HTTP 401")
         raise IDSRejected(step, url, response.status_code, text)

@@ -85,7 +85,9 @@ def client_environment(settings: Settings, backends: Backends) -> dict[str, str]
         "IDS_EDGE_HOST": s.client_host,
         "IDS_CLOUD_HOST": s.client_host,
     }
-    env.update({k: v for k, v in s.values.items() if k.startswith("IDS_")})
+    # The peers' logins stay between the connectors: a client of /proxy never needs them.
+    env.update({k: v for k, v in s.values.items()
+                if k.startswith("IDS_") and not k.startswith("IDS_PEER")})
     if backends.s3 != "local":
         env.update(s3_data_environment(s))
     return env
@@ -242,6 +244,10 @@ def _airflow_init(s: Settings, b: Backends, layout: Layout) -> Program:
 def _ids(role: str):
     def build(s: Settings, b: Backends, layout: Layout) -> Program:
         env = {k: v for k, v in s.values.items() if k.startswith("IDS_")}
+        if role == "edge":
+            env.pop("IDS_PEERS", None)  # the edge forwards nothing: it only takes its peer's login
+        else:
+            env["IDS_EDGE_HOST"] = s.client_host  # where its peer `edge` is (IDS_PEERS)
         env.update({
             "IDS_BIND_HOST": s.bind_host,
             "IDS_DATA_DIR": str(layout.ids_dir / role / "data"),

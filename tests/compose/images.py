@@ -51,8 +51,8 @@ def missing(engine: Engine, images: set[str]) -> list[str]:
                              capture_output=True).returncode != 0]
 
 
-def prepare_images(engine: Engine, env_file: Path) -> None:
-    """Make sure the engine holds every image the Compose files name; report what it built."""
+def prepare_images(engine: Engine, env_file: Path) -> dict[str, Path]:
+    """Make sure the engine holds every image the Compose files name; our images and contexts."""
     ours, external = plan(compose_config(engine, env_file))
     if engine.private:
         ensure_standins(engine, external)
@@ -70,3 +70,4 @@ def prepare_images(engine: Engine, env_file: Path) -> None:
         if result.returncode != 0:
             raise RuntimeError(f"building {tag} from {context} failed:\n{result.stderr[-4000:]}")
         print(f"image {tag}: built in {time.monotonic() - started:.0f}s", flush=True)
+    return ours

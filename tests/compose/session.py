@@ -19,6 +19,7 @@ from stack.compose import COMPOSE_FILE
 from stack.settings import REPO_ROOT, load_settings
 from tests.compose.engine import Engine, ensure_engine
 from tests.compose.images import prepare_images
+from tests.ids.mock_containers import IMAGE_VARIABLE
 
 
 class ComposeSession:
@@ -29,23 +30,29 @@ class ComposeSession:
         self.compose = DockerCompose(REPO_ROOT, compose_file_name=COMPOSE_FILE.name,
                                      env_file=str(env_file), wait=True)
 
-    def start(self) -> str:
-        """Engine, images, then `up --wait`; the progress as text for the test log."""
+    def prepare(self) -> str:
+        """The engine and every image; what it took, as text for the test log."""
         started = time.monotonic()
         self.engine = ensure_engine()
         # Every client of this session (the stack CLI, testcontainers, the tests) uses this engine.
         os.environ.update(self.engine.env)
         os.environ["COMPOSE_PROJECT_NAME"] = self.project
-        prepare_images(self.engine, self.env_file)
-        images_ready = time.monotonic()
+        ours = prepare_images(self.engine, self.env_file)
+        # The IDS tests then run the mock connector's image (tests/ids/mock_containers.py).
+        (os.environ[IMAGE_VARIABLE],) = [tag for tag, context in ours.items()
+                                         if context.name == "ids-mock"]
+        return (f"engine and images ready in {time.monotonic() - started:.0f}s "
+                f"({'private' if self.engine.private else 'your own'} engine)")
+
+    def start(self) -> str:
+        """`up --wait`; what it took, as text for the test log."""
+        started = time.monotonic()
         try:
             self.compose.start()
         except subprocess.CalledProcessError as error:
             raise AssertionError(f"docker compose up --wait failed:\n{error.stderr or ''}\n"
                                  f"{self.failed_services_logs()}") from error
-        return (f"engine and images ready in {images_ready - started:.0f}s "
-                f"({'private' if self.engine.private else 'your own'} engine); "
-                f"stack healthy in {time.monotonic() - images_ready:.0f}s")
+        return f"stack healthy in {time.monotonic() - started:.0f}s"
 
     def failed_services_logs(self, tail: int = 80) -> str:
         """The log tails of every service that is not running healthy, or exited non-zero."""

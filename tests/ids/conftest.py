@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .mock_processes import REPO, MockProcess, make_process
+from .mock_processes import REPO, MockProcess, edge_as_peer, free_port, make_process
 
 # The template package (`project_template.IDS_templates`, `.Deployment`) and `ids_mock` itself.
 for path in (REPO, REPO / "ids-mock"):
@@ -20,6 +20,7 @@ for path in (REPO, REPO / "ids-mock"):
 SEED_TITLE = "diabetes-progression"
 # Small on purpose, so that tests of bad input can exceed it cheaply (1 MiB).
 MAX_PAYLOAD_MB = "1"
+CLOSED_PEER_URL = "https://127.0.0.1:{port}/data"
 
 
 @dataclass
@@ -28,6 +29,10 @@ class Pair:
     cloud: MockProcess
     seed_file: Path
     seed_title: str
+
+    @property
+    def closed_peer(self) -> str:
+        return self.cloud.extra_env["IDS_PEER_CLOSED_URL"]
 
     @property
     def forward_to(self) -> str:
@@ -53,7 +58,11 @@ def ids_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
               "IDS_LOCKOUT_ATTEMPTS": "1000"}
     edge = make_process("edge", root / "edge", {
         **common, "IDS_SEED_FILE": str(seed), "IDS_SEED_TITLE": SEED_TITLE})
-    cloud = make_process("cloud", root / "cloud", common)
+    # Besides the edge, the cloud knows a peer where nothing listens (transport failures).
+    cloud = make_process("cloud", root / "cloud", {
+        **common, **edge_as_peer(edge), "IDS_PEERS": "edge,closed",
+        "IDS_PEER_CLOSED_URL": CLOSED_PEER_URL.format(port=free_port()),
+        "IDS_PEER_CLOSED_USER": "closed-user", "IDS_PEER_CLOSED_PASSWORD": "closed-password"})
     edge.start()
     try:
         cloud.start()

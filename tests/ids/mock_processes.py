@@ -19,6 +19,8 @@ IDS_MOCK_DIR = REPO / "ids-mock"
 # The TRUE Connector's published defaults: the mock's defaults, which the drop-in test relies on.
 API_AUTH = ("admin", "password")
 CONNECTOR_AUTH = ("connector", "password")
+# The login of the edge's IDS endpoint (/data) when IDS_PEER_EDGE_* are unset: what the cloud uses.
+PEER_AUTH = ("peer-connector", "peer-password")
 
 
 def base_env() -> dict[str, str]:
@@ -98,9 +100,17 @@ class MockProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def edge_as_peer(edge: MockProcess) -> dict[str, str]:
+    """The cloud settings that make `edge` its peer `edge`, at the address the tests use."""
+    return {"IDS_EDGE_HOST": "127.0.0.1", "IDS_EDGE_IDS_PORT": str(edge.message_port)}
+
+
 def make_process(role: str, root: Path, extra_env: dict[str, str] | None = None) -> MockProcess:
+    """A mock connector on free ports: a process, or under `make test-compose` the image's container."""
+    from tests.ids.mock_containers import MockContainer, images_run_here
+
     root.mkdir(parents=True, exist_ok=True)
-    return MockProcess(
+    return (MockContainer if images_run_here() else MockProcess)(
         role=role, message_port=free_port(), api_port=free_port(),
         data_dir=root / "data", cert_dir=root / "certs", log_path=root / f"{role}.log",
         extra_env=extra_env or {},

@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import MAX_PAYLOAD_MB
 from .flow import artifact_body, contract_for, resource_id_by_title
-from .mock_processes import API_AUTH, description, proxy_json
+from .mock_processes import API_AUTH, PEER_AUTH, description, proxy_json
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
@@ -132,7 +132,7 @@ def test_oversized_payload_is_413_with_a_clear_message(ids_pair):
     # Without Content-Length (chunked), the limit holds as well.
     chunks = (b"x" * 65536 for _ in range(limit // 65536 + 2))
     streamed = httpx.post(ids_pair.edge.message_url, content=chunks, verify=False,
-                          auth=("connector", "password"),
+                          auth=PEER_AUTH,
                           headers={"content-type": "multipart/form-data; boundary=b"})
     assert streamed.status_code == 413
 

@@ -11,7 +11,7 @@ import pytest
 from requests_toolbelt.multipart.decoder import MultipartDecoder as ToolbeltDecoder
 
 from .flow import CONTEXT, artifact_body, contract_for, resource_id_by_title
-from .mock_processes import API_AUTH, CONNECTOR_AUTH, free_port, offered, proxy_json
+from .mock_processes import API_AUTH, CONNECTOR_AUTH, PEER_AUTH, offered, proxy_json
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
@@ -88,7 +88,7 @@ def test_five_step_flow_field_by_field(ids_pair):
 
 
 def _edge_message(edge, header: dict, payload: bytes | None = None, subtype: str = "form-data",
-                  auth=CONNECTOR_AUTH) -> httpx.Response:
+                  auth=PEER_AUTH) -> httpx.Response:
     boundary = uuid.uuid4().hex
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="header"\r\n'
              f"Content-Type: application/ld+json\r\n\r\n".encode() + json.dumps(header).encode()]
@@ -136,7 +136,7 @@ def test_edge_rejections_are_ids_rejection_messages(ids_pair):
                                b"{}")
     assert json.loads(_parts(no_element)["header"])["ids:rejectionReason"]["@id"].endswith(
         "BAD_PARAMETERS")
-    not_multipart = httpx.post(ids_pair.edge.message_url, json={}, auth=CONNECTOR_AUTH,
+    not_multipart = httpx.post(ids_pair.edge.message_url, json={}, auth=PEER_AUTH,
                                verify=False)
     assert not_multipart.status_code == 400
 
@@ -171,8 +171,7 @@ def test_rejection_bodies_and_statuses(ids_pair):
 
 
 def test_transport_failure_is_500_message_could_not_be_processed(ids_pair):
-    closed = f"https://127.0.0.1:{free_port()}/data"
-    answer = proxy_json(ids_pair.cloud, {"multipart": "form", "Forward-To": closed,
+    answer = proxy_json(ids_pair.cloud, {"multipart": "form", "Forward-To": ids_pair.closed_peer,
                                          "messageType": "DescriptionRequestMessage"})
     assert (answer.status_code, answer.text) == (500, "Message could not be processed")
 

@@ -6,7 +6,7 @@ import json
 import ssl
 
 from .conftest import write_seed_csv
-from .mock_processes import make_process, offered, run_offer_cli
+from .mock_processes import edge_as_peer, make_process, offered, run_offer_cli
 
 
 def test_restart_keeps_catalog_agreements_and_certificate(tmp_path):
@@ -14,7 +14,7 @@ def test_restart_keeps_catalog_agreements_and_certificate(tmp_path):
     write_seed_csv(seed)
     edge = make_process("edge", tmp_path / "edge", {
         "IDS_SEED_FILE": str(seed), "IDS_SEED_TITLE": "restart-seed"})
-    cloud = make_process("cloud", tmp_path / "cloud")
+    cloud = make_process("cloud", tmp_path / "cloud", edge_as_peer(edge))
     try:
         edge.start()
         cloud.start()

@@ -28,8 +28,9 @@ SEES: dict[str, frozenset[str]] = {
     "airflow-scheduler": AIRFLOW,
     "airflow-dag-processor": AIRFLOW,
     "airflow-triggerer": AIRFLOW,
-    "ids-edge": frozenset(),
-    "ids-cloud": frozenset(),
+    # The login the cloud forwards with, which the edge's IDS endpoint takes (IDS_PEER_EDGE_*).
+    "ids-edge": frozenset({"IDS_PEER_EDGE_PASSWORD"}),
+    "ids-cloud": frozenset({"IDS_PEER_EDGE_PASSWORD"}),
     "model-server": frozenset(),
 }
 # Compose's postgres image sets the superuser's password at its first start from its environment.

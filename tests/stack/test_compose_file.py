@@ -523,6 +523,15 @@ def test_environment_has_every_native_setting(name: str, services: dict[str, dic
     assert not missing, f"{name} lacks {missing}"
 
 
+def test_peer_logins_reach_only_the_connectors(services: dict[str, dict], native) -> None:
+    # The cloud's login at the edge must not reach a client of /proxy (Airflow's tasks).
+    connectors = {"ids-edge", "ids-cloud"}
+    for name in PROGRAMS:
+        assert ("IDS_PEER_EDGE_PASSWORD" in native(name).env) == (name in connectors), name
+    for name, service in services.items():
+        assert ("IDS_PEER_EDGE_PASSWORD" in environment(service)) == (name in connectors), name
+
+
 def test_mlflow_server_has_the_native_flags(services: dict[str, dict], settings: Settings,
                                             native) -> None:
     command = [interpolate(str(a), dict(settings.values)) for a in services["mlflow"]["command"]]

@@ -11,6 +11,7 @@ from dotenv import dotenv_values
 from stack.settings import (
     SECRET_GENERATORS,
     SettingsError,
+    add_missing_secrets,
     ensure_env_file,
     example_variables,
     load_settings,
@@ -65,6 +66,25 @@ def test_missing_variable_is_named(env_file: Path) -> None:
     rewrite(env_file, "MLFLOW_DB_PASSWORD", None)
     with pytest.raises(SettingsError, match="MLFLOW_DB_PASSWORD is missing"):
         load_settings(env_file, environ={})
+
+
+def test_secret_added_after_the_env_was_written_is_added_by_make_up(env_file: Path) -> None:
+    # An .env from before the IDS peer login existed.
+    rewrite(env_file, "IDS_PEER_EDGE_PASSWORD", None)
+    with pytest.raises(SettingsError, match="IDS_PEER_EDGE_PASSWORD is missing.*make up"):
+        load_settings(env_file, environ={})
+    before = env_file.read_text()
+    assert add_missing_secrets(env_file) == ["IDS_PEER_EDGE_PASSWORD"]
+    after = env_file.read_text()
+    assert after.startswith(before), "the lines already there are kept as they were"
+    assert load_settings(env_file, environ={}).get("IDS_PEER_EDGE_PASSWORD")
+    assert add_missing_secrets(env_file) == [] and env_file.read_text() == after
+
+
+def test_a_secret_left_empty_is_not_replaced(env_file: Path) -> None:
+    rewrite(env_file, "AIRFLOW_FERNET_KEY", "")
+    assert add_missing_secrets(env_file) == []
+    assert dotenv_values(env_file)["AIRFLOW_FERNET_KEY"] == ""
 
 
 def test_generated_secret_left_empty_says_how_to_regenerate(env_file: Path) -> None:

@@ -30,7 +30,7 @@ def connectors(tmp_path_factory):
     root = tmp_path_factory.mktemp("ids")
     edge = mock.make_process("edge", root / "edge", {
         "IDS_SEED_FILE": str(EXAMPLE_CSV), "IDS_SEED_TITLE": "diabetes-progression"})
-    cloud = mock.make_process("cloud", root / "cloud")
+    cloud = mock.make_process("cloud", root / "cloud", mock.edge_as_peer(edge))
     edge.start()
     try:
         cloud.start()

@@ -1,0 +1,45 @@
+"""The tracking server tells its clients to move artifacts through it, never by presigned URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stack.settings import REPO_ROOT
+
+# What `mlflow server --serve-artifacts --artifacts-destination s3://...` sets for its app.
+PAYLOAD = """
+import json, importlib
+module = importlib.import_module(__import__("sys").argv[1])
+from mlflow.server import handlers
+print(json.dumps(handlers.build_server_info_payload()))
+"""
+
+
+def server_info(tmp_path: Path, app_module: str) -> dict:
+    env = {**os.environ,
+           "_MLFLOW_SERVER_FILE_STORE": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "_MLFLOW_SERVER_SERVE_ARTIFACTS": "true",
+           "_MLFLOW_SERVER_ARTIFACT_DESTINATION": "s3://bucket/",
+           "_MLFLOW_SERVER_ARTIFACT_ROOT": "mlflow-artifacts:/",
+           "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+           "MLFLOW_S3_ENDPOINT_URL": "http://s3:9000",
+           "PYTHONPATH": str(REPO_ROOT / "mlflow")}
+    result = subprocess.run([sys.executable, "-c", PAYLOAD, app_module], env=env,
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("app_module, presigned", [("mlflow.server.fastapi_app", True),
+                                                   ("proxied_app", False)])
+def test_server_info_offers_presigned_transfers_only_without_our_app(
+        tmp_path: Path, app_module: str, presigned: bool) -> None:
+    info = server_info(tmp_path, app_module)
+    assert info["multipart_downloads_enabled"] is presigned
+    assert info["multipart_uploads_enabled"] is presigned
