@@ -41,9 +41,10 @@ clean: install ## stop the platform and delete all its data (asks first)
 lint: install ## ruff over the whole repository
 	@$(PY) -m ruff check .
 
-# The browser tests drive Debian's Chromium (never a browser that downloads itself).
+# The browser tests drive Debian's Chromium (never a browser that downloads itself). Installed
+# when root with apt-get; elsewhere the browser tests report skipped, saying how to enable them.
 browser: install
-	@$(PY) -m stack.system_packages chromium=chromium chromedriver=chromium-driver
+	@$(PY) -m stack.system_packages --optional chromium=chromium chromedriver=chromium-driver
 
 test: install browser ## unit tests, then integration tests against a stack of their own
 	@$(PY) -m pytest

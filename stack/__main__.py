@@ -7,11 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from stack.compose import ComposeRunner, engine_available
+from stack.compose import ComposeRunner, engine_available, project_volumes
 from stack.native.runner import NativeRunner
 from stack.preflight import PreflightError
 from stack.settings import (
     ENV_FILE,
+    Settings,
     SettingsError,
     add_missing_secrets,
     ensure_env_file,
@@ -20,20 +21,56 @@ from stack.settings import (
 from stack.startup import StartError
 
 
-def choose_runner(settings) -> NativeRunner | ComposeRunner:
-    """STACK=compose|native wins; otherwise Compose when a Docker engine answers."""
+class RunnerChoiceError(SettingsError):
+    """Data lives with one runner, but without a choice `make up` would start the other, empty."""
+
+
+def choose_runner(settings: Settings) -> NativeRunner | ComposeRunner:
+    """STACK=compose|native wins; otherwise Compose when a Docker engine answers, else native.
+
+    Without a choice, the data decides too: when it lives with the runner the default would not
+    pick, this refuses and says how to choose, rather than start an empty stack.
+    """
     wanted = settings.runner
     if wanted == "external":
         sys.exit("STACK=external means the stack runs elsewhere: there is nothing to manage here.")
     native = NativeRunner(settings)
     if wanted == "native" or (not wanted and native.supervisor.running()):
         return native
+    compose = ComposeRunner(settings)
     if wanted == "compose":
         if not engine_available():
             sys.exit("STACK=compose, but no Docker engine answers (`docker info` fails). Start "
                      "Docker, or use STACK=native.")
-        return ComposeRunner(settings)
-    return ComposeRunner(settings) if engine_available() else native
+        return compose
+    engine = engine_available()
+    default = compose if engine else native
+    holders = [runner for runner, holds in (
+        (native, native.layout.holds_data()),
+        (compose, bool(project_volumes(settings.get("COMPOSE_PROJECT_NAME"))) if engine
+         else compose.marker.exists())) if holds]
+    if holders in ([], [default]):
+        return default
+    raise RunnerChoiceError(_data_elsewhere(settings, holders, engine))
+
+
+def _data_elsewhere(settings: Settings, holders: list, engine: bool) -> str:
+    where = {"native": f"the native runner (in {settings.state_dir})",
+             "compose": f"Compose (the Docker volumes of project "
+                        f"{settings.get('COMPOSE_PROJECT_NAME')!r})"}
+    held = " and ".join(where[runner.name] for runner in holders)
+    if len(holders) > 1:
+        situation = f"Both runners hold data of this platform: {held}."
+    elif engine:
+        situation = (f"This platform's runs and models are held by {held}, but a Docker engine "
+                     f"now answers: `make up` would start an empty Compose stack.")
+    else:
+        situation = (f"This platform's runs and models are held by {held}, but no Docker engine "
+                     f"answers: `make up` would start an empty native stack. Start Docker to use "
+                     f"them again, or choose.")
+    return (f"{situation} Choose the runner with STACK=native or STACK=compose in "
+            f"{settings.path} (or for one command: `make up STACK=native`); the other runner's "
+            f"data is kept.")
 
 
 def print_summary(settings) -> None:

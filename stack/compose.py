@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from stack.native.layout import Layout
 from stack.readiness import CHECKS, NotReady, Probe
 from stack.services import SERVICES, Service
 from stack.settings import REPO_ROOT, Settings
@@ -27,11 +28,24 @@ def engine_available(timeout: float = 5) -> bool:
     return result.returncode == 0
 
 
+def project_volumes(project: str, timeout: float = 10) -> list[str]:
+    """The Docker volumes of Compose project `project` (databases, objects, logs); needs an engine."""
+    result = subprocess.run(["docker", "volume", "ls", "--quiet", "--filter",
+                             f"label=com.docker.compose.project={project}"],
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"`docker volume ls` failed: {result.stderr.strip()}")
+    return result.stdout.split()
+
+
 class ComposeRunner:
     name = "compose"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Remembers, where the native runner keeps its state, that Compose's volumes hold data:
+        # with the engine stopped, `make up` could otherwise start an empty native stack.
+        self.marker = Layout(settings.state_dir).compose_marker
 
     def _command(self, *args: str) -> list[str]:
         return ["docker", "compose", "--project-directory", str(REPO_ROOT),
@@ -57,6 +71,8 @@ class ComposeRunner:
 
     def up(self) -> bool:
         print("Starting the Compose stack (images are built on first start) ...", flush=True)
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.write_text(self.settings.get("COMPOSE_PROJECT_NAME") + "\n")
         self._compose("up", "--detach", "--build")
         daemons = [s for s in SERVICES if not s.one_shot]
         # Compose orders the start by its health checks; we wait on the users' path too.
@@ -93,3 +109,4 @@ class ComposeRunner:
 
     def clean(self) -> None:
         self._compose("down", "--volumes")
+        self.marker.unlink(missing_ok=True)

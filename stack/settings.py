@@ -154,7 +154,7 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
 
 
 # Variables that may be empty in a valid `.env`.
-_MAY_BE_EMPTY = {"STACK"}
+MAY_BE_EMPTY = {"STACK", "S3_DATA_ACCESS_KEY", "S3_DATA_SECRET_KEY"}
 
 
 def example_variables(example: Path = ENV_EXAMPLE) -> dict[str, str]:
@@ -236,7 +236,7 @@ def validate(values: Mapping[str, str], path: Path = ENV_FILE,
     """Raise SettingsError naming the first missing or malformed variable."""
     for name in example_variables(example):
         value = values.get(name)
-        if value is None or (value == "" and name not in _MAY_BE_EMPTY):
+        if value is None or (value == "" and name not in MAY_BE_EMPTY):
             if name not in SECRET_GENERATORS:
                 hint = "copy its line from .env.example"
             elif value is None:

@@ -55,6 +55,17 @@ PART_STARTS = pytest.StashKey[dict[str, float]]()
 def pytest_runtest_setup(item: pytest.Item) -> None:
     part = "integration" if item.get_closest_marker("integration") else "unit"
     item.config.stash.setdefault(PART_STARTS, {}).setdefault(part, time.monotonic())
+    # STACK=external names a stack started elsewhere (under STACK=compose, `native` tests are
+    # deselected above): say why a test cannot run, rather than crash or stop someone's stack.
+    if os.environ.get("STACK") == "external":
+        if item.get_closest_marker("native"):
+            pytest.skip("needs the native runner's own processes (supervisord, process trees), "
+                        "and STACK=external names a stack started elsewhere; run without STACK "
+                        "to test a private native stack")
+        if item.get_closest_marker("controls_stack"):
+            pytest.skip("stops, kills or restarts services, and STACK=external names a stack "
+                        "these tests did not start (they never stop it); run without STACK to "
+                        "test a private stack")
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

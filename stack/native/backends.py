@@ -51,36 +51,77 @@ class Backends:
         return notes
 
 
+# Debian and Ubuntu keep each major version's server apart, off PATH.
+DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+
+
+def _pg_config_bindir() -> str | None:
+    """`pg_config --bindir`: where this machine's PostgreSQL installed its programs."""
+    pg_config = shutil.which("pg_config")
+    if not pg_config:
+        return None
+    try:
+        result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
+                                timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
 def _postgres_bin_dir() -> str | None:
-    """The folder of the system's PostgreSQL server binaries, newest version first."""
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                            key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit()
-                            else 0, reverse=True):
-        if os.access(Path(candidate) / "postgres", os.X_OK):
+    """The folder of PostgreSQL's server programs (`postgres` and `initdb` side by side).
+
+    Debian's versioned folders first (newest first), then `pg_config --bindir` (Fedora, Arch,
+    Homebrew, a source build), then the folder of a `postgres` on PATH.
+    """
+    debian = sorted(glob.glob(DEBIAN_BIN_GLOB),
+                    key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit()
+                    else 0, reverse=True)
+    on_path = shutil.which("postgres")
+    candidates = [*debian, _pg_config_bindir(),
+                  str(Path(os.path.realpath(on_path)).parent) if on_path else None]
+    for candidate in filter(None, candidates):
+        if all(os.access(Path(candidate) / name, os.X_OK) for name in ("postgres", "initdb")):
             return candidate
-    found = shutil.which("postgres")
-    if found and shutil.which("initdb"):
-        return str(Path(os.path.realpath(found)).parent)
     return None
 
 
+CREATECLUSTER_CONF = Path("/etc/postgresql-common/createcluster.conf")
+NO_MAIN_CLUSTER = "create_main_cluster = false\n"
+
+
 def install_postgres() -> bool:
-    """apt-get install PostgreSQL when running as root on Debian/Ubuntu; True when apt succeeded."""
+    """apt-get install PostgreSQL when running as root on Debian/Ubuntu; True when apt succeeded.
+
+    Says what it changes in /etc before it does.
+    """
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return False
+    print("PostgreSQL is not installed: installing Debian's package `postgresql` with apt-get.",
+          flush=True)
     # Debian would otherwise create and start its own cluster on 5432.
-    Path("/etc/postgresql-common").mkdir(parents=True, exist_ok=True)
-    Path("/etc/postgresql-common/createcluster.conf").write_text("create_main_cluster = false\n")
-    print("PostgreSQL is not installed.", flush=True)
+    if not CREATECLUSTER_CONF.exists():
+        print(f"  writing {CREATECLUSTER_CONF} ({NO_MAIN_CLUSTER.strip()}) first, so that the "
+              f"package creates no cluster of its own", flush=True)
+        CREATECLUSTER_CONF.parent.mkdir(parents=True, exist_ok=True)
+        CREATECLUSTER_CONF.write_text(NO_MAIN_CLUSTER)
+    elif NO_MAIN_CLUSTER.strip() not in CREATECLUSTER_CONF.read_text():
+        print(f"  note: {CREATECLUSTER_CONF} is yours and left as it is: the package may create "
+              f"and start its own cluster on port 5432", flush=True)
     return apt_install(["postgresql"])
 
 
 def _postgres_user() -> str | None:
+    """`postgres` when running as root (PostgreSQL refuses root), else None: run as ourselves."""
     if os.geteuid() != 0:
         return None
     try:
         pwd.getpwnam("postgres")
     except KeyError:
+        print("PostgreSQL refuses to run as root: adding the system user `postgres` (useradd "
+              "--system --no-create-home postgres).", flush=True)
         subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
     return "postgres"
 

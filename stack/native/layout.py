@@ -62,5 +62,16 @@ class Layout:
     def backends_file(self) -> Path:
         return self.run / "backends.json"
 
+    def holds_data(self) -> bool:
+        """Whether a native stack has run here: its databases, objects, logs or connector data."""
+        return any(path.exists() for path in (self.postgres_data, self.sqlite_dir, self.s3_data,
+                                              self.local_artifacts, self.airflow_home,
+                                              self.ids_dir))
+
+    @property
+    def compose_marker(self) -> Path:
+        """Written by the Compose runner: its volumes hold this platform's data (seen without Docker)."""
+        return self.root / "compose-project"
+
     def log(self, service: str) -> Path:
         return self.logs / f"{service}.log"

@@ -89,8 +89,23 @@ def client_environment(settings: Settings, backends: Backends) -> dict[str, str]
     env.update({k: v for k, v in s.values.items()
                 if k.startswith("IDS_") and not k.startswith("IDS_PEER")})
     if backends.s3 != "local":
-        env.update(s3_environment(s))
+        env.update(s3_data_environment(s))
     return env
+
+
+def s3_data_environment(settings: Settings) -> dict[str, str]:
+    """What the template's S3 data source needs: never the store's root keys.
+
+    Tasks log artifacts through MLflow's proxy (`--serve-artifacts`), so only the MLflow server
+    holds the root keys. Reading a dataset from S3 takes an identity of its own, S3_DATA_ACCESS_KEY
+    and S3_DATA_SECRET_KEY (empty: none, and only public objects can be read).
+    """
+    return {
+        "S3_ENDPOINT_URL": settings.s3_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": settings.values.get("S3_DATA_ACCESS_KEY", ""),
+        "AWS_SECRET_ACCESS_KEY": settings.values.get("S3_DATA_SECRET_KEY", ""),
+    }
 
 
 def dag_bundles(template: str, projects: str) -> str:
@@ -107,7 +122,11 @@ def dag_bundles(template: str, projects: str) -> str:
 
 
 def airflow_environment(settings: Settings, backends: Backends, layout: Layout) -> dict[str, str]:
-    """Airflow's configuration, the same keys as `x-airflow-common` in docker-compose.yml."""
+    """Airflow's configuration, the same keys as `x-airflow-common` in docker-compose.yml.
+
+    Every Airflow component passes its environment on to the tasks it runs: no secret that only
+    the init step needs (the admin's password) belongs here.
+    """
     s = settings
     home = layout.airflow_home
     env = {
@@ -136,7 +155,6 @@ def airflow_environment(settings: Settings, backends: Backends, layout: Layout) 
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": s.get("AIRFLOW_TRIGGERER_LOG_PORT"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW_ADMIN_USER": s.get("AIRFLOW_ADMIN_USER"),
-        "AIRFLOW_ADMIN_PASSWORD": s.get("AIRFLOW_ADMIN_PASSWORD"),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.update(client_environment(s, backends))
@@ -197,11 +215,12 @@ def _mlflow(s: Settings, b: Backends, layout: Layout) -> Program:
         env = s3_environment(s)
     # The job runner costs over 1 GB and the template does not use it.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    # `--backend-store-uri` from the environment: on the command line its password shows in `ps`.
+    env["MLFLOW_BACKEND_STORE_URI"] = database_uri(s, b, layout, "MLFLOW")
     return Program(
         [sys.executable, str(REPO_ROOT / "mlflow" / "serve.py"),
          "--host", s.bind_host, "--port", s.get("MLFLOW_PORT"),
          "--workers", "1",
-         "--backend-store-uri", database_uri(s, b, layout, "MLFLOW"),
          "--serve-artifacts", "--artifacts-destination", destination,
          "--allowed-hosts", mlflow_allowed_hosts(s)],
         env,
@@ -213,6 +232,13 @@ def _airflow(*command: str):
         return Program(list(command), airflow_environment(s, b, layout))
 
     return build
+
+
+def _airflow_init(s: Settings, b: Backends, layout: Layout) -> Program:
+    # The one step that writes the admin's login (airflow/init.sh); no component keeps it.
+    env = {**airflow_environment(s, b, layout),
+           "AIRFLOW_ADMIN_PASSWORD": s.get("AIRFLOW_ADMIN_PASSWORD")}
+    return Program(["bash", str(REPO_ROOT / "airflow" / "init.sh")], env)
 
 
 def _ids(role: str):
@@ -253,8 +279,7 @@ PROGRAMS = {
     "s3": _s3,
     "s3-init": _s3_init,
     "mlflow": _mlflow,
-    "airflow-init": lambda s, b, layout: Program(
-        ["bash", str(REPO_ROOT / "airflow" / "init.sh")], airflow_environment(s, b, layout)),
+    "airflow-init": _airflow_init,
     "airflow-apiserver": _airflow(_bin("airflow"), "api-server"),
     "airflow-scheduler": _airflow(_bin("airflow"), "scheduler"),
     "airflow-dag-processor": _airflow(_bin("airflow"), "dag-processor"),

@@ -29,6 +29,23 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def available_locales() -> set[str]:
+    """The locales this machine has (`locale -a`), lower-cased; empty when it cannot say."""
+    try:
+        result = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return {line.strip().lower() for line in result.stdout.splitlines()}
+
+
+def initdb_locale() -> str:
+    """C.UTF-8 where the machine has it; else C, which PostgreSQL pairs with UTF8 as well.
+
+    Both sort bytewise; glibc before 2.35, musl and some minimal images lack C.UTF-8.
+    """
+    return "C.UTF-8" if {"c.utf8", "c.utf-8"} & available_locales() else "C"
+
+
 class NativeRunner:
     """The platform's services as local processes under our own supervisord."""
 
@@ -146,7 +163,7 @@ class NativeRunner:
             result = subprocess.run(self._as_postgres(backends, [
                 str(Path(backends.postgres_bin) / "initdb"), "-D", str(layout.postgres_data),
                 "--username=postgres", f"--pwfile={pwfile.name}", "--auth-host=scram-sha-256",
-                "--auth-local=peer", "--encoding=UTF8", "--locale=C.UTF-8"]),
+                "--auth-local=peer", "--encoding=UTF8", f"--locale={initdb_locale()}"]),
                 capture_output=True, text=True)
         finally:
             os.unlink(pwfile.name)

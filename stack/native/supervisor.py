@@ -82,6 +82,9 @@ class Supervisor:
             os.kill(pid, 0)
         except ProcessLookupError:
             return None
+        except PermissionError:
+            # A stale pid file: that pid now belongs to another user's process, never ours.
+            return None
         return pid
 
     def running(self) -> bool:

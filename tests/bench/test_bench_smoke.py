@@ -20,8 +20,6 @@ from bench.measure import (
     write_result,
 )
 
-pytestmark = pytest.mark.integration
-
 
 def test_figure_is_median_and_spread_of_its_samples():
     odd = figure([3.0, 1.0, 2.0], "s")

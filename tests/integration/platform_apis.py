@@ -187,12 +187,13 @@ def served_version(settings: Settings) -> str | None:
     return None if version is None else str(version)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               poll: float = 1) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not within {timeout:.0f}s")
-        time.sleep(1)
+        time.sleep(poll)
 
 
 def champion_predictions(settings: Settings, rows: int) -> list[float]:

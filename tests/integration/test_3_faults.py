@@ -42,7 +42,7 @@ from tests.integration.platform_apis import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.controls_stack]
 
 BUSY_STATES = {"running", "queued"}
 

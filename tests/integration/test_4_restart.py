@@ -9,7 +9,6 @@ made for it.
 from __future__ import annotations
 
 import socket
-import time
 from dataclasses import dataclass
 
 import psutil
@@ -28,7 +27,7 @@ from tests.integration.platform_apis import (
     offered_titles,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.controls_stack]
 
 PARTS = ("mlflow runs", "model versions", "aliases", "champion predictions", "bucket objects",
          "dag runs", "ids cloud catalog", "ids edge catalog")
@@ -77,7 +76,7 @@ def restarted(api: AirflowAPI, mlflow_api, first_run: DagRun, live_stack: LiveSt
     before = snapshot(api, mlflow_api, live_stack)
     native, processes = live_stack.native, live_stack.processes()
     live_stack.down()
-    time.sleep(0.5)  # let the kernel reap the last exits
+    psutil.wait_procs(processes, timeout=10)  # the last exits, reaped; what is left stays listed
     left = [" ".join(p.cmdline()[:3]) for p in processes
             if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     ports = [f"{variable}={settings.get(variable)}" for service in SERVICES

@@ -34,6 +34,7 @@ from stack.native.programs import PROGRAMS, airflow_environment, dag_bundles, pr
 from stack.private import free_port
 from stack.services import SERVICES
 from stack.settings import (
+    MAY_BE_EMPTY,
     REPO_ROOT,
     SECRET_GENERATORS,
     Settings,
@@ -41,6 +42,7 @@ from stack.settings import (
     load_settings,
     render_env,
 )
+from tests.stack.secret_rules import COMPOSE_ALSO, GENERATED, NEVER_FOR_TASKS, SEES, seen
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 CELERY_FILE = REPO_ROOT / "docker-compose.celery.yml"
@@ -273,18 +275,25 @@ def secret_variables() -> set[str]:
                                      if "PASSWORD" in name or name.endswith("_KEY")}
 
 
+# An optional secret (the tasks' own S3 identity) may be unset: `${NAME:-}`, never a default value.
+_OPTIONAL_SECRET = re.compile(r"\$\{(?:" + "|".join(sorted(MAY_BE_EMPTY)) + r"):-\}")
+
+
 @pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
 def test_secrets_come_only_from_env_and_are_required(path: Path) -> None:
     document = load_yaml(path)
     for match in references(path):
-        if match["name"] in secret_variables():
+        if match["name"] in secret_variables() - MAY_BE_EMPTY:
             assert match["op"] == ":?", f"{match['name']} is a secret: no default, use :?"
+        elif match["name"] in secret_variables():
+            assert (match["op"], match["arg"]) == (":-", ""), f"{match['name']}: no default value"
     blocks = [s.get("environment") or {} for s in document["services"].values()]
     blocks += [v for k, v in document.items() if k.startswith("x-") and isinstance(v, dict)]
     for block in blocks:
         for key, value in block.items():
             if _SECRET_KEY.search(key) and not key.endswith("_FILE"):
-                assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]*\}", str(value)), (
+                assert (re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]*\}", str(value))
+                        or _OPTIONAL_SECRET.fullmatch(str(value))), (
                     f"{key} must be exactly ${{VARIABLE:?message}}, not {value!r}")
     for text in strings(document):
         for uri in _URI_CREDENTIALS.finditer(text):
@@ -292,6 +301,66 @@ def test_secrets_come_only_from_env_and_are_required(path: Path) -> None:
     # A documented default of a secret (the IDS logins) must not appear as a literal either.
     defaults = {example_variables()[name] for name in secret_variables()} - {""}
     assert not defaults & set(strings(document))
+
+
+def compose_secrets(service: dict) -> set[str]:
+    """The generated secrets a Compose service's environment refers to."""
+    return {m["name"] for text in environment(service).values()
+            for m in _REFERENCE.finditer(text)} & GENERATED
+
+
+@pytest.mark.parametrize("name", sorted(SEES))
+def test_each_service_gets_only_the_secrets_it_needs(name: str, services: dict[str, dict],
+                                                     settings: Settings, native) -> None:
+    program = native(name)
+    assert seen(program.env.values(), settings) == SEES[name], "native runner"
+    assert compose_secrets(services[name]) == SEES[name] | COMPOSE_ALSO.get(name, set()), "Compose"
+
+
+def test_airflow_tasks_get_neither_the_admin_password_nor_the_root_keys(
+        compose: dict, services: dict[str, dict], settings: Settings, native) -> None:
+    for name in (n for n in SEES if n.startswith("airflow-") and n != "airflow-init"):
+        assert not seen(native(name).env.values(), settings) & NEVER_FOR_TASKS, name
+        assert native(name).env["AWS_ACCESS_KEY_ID"] != settings.get("S3_ACCESS_KEY"), name
+        referred = {m["name"] for text in environment(services[name]).values()
+                    for m in _REFERENCE.finditer(text)}
+        assert not referred & {"AIRFLOW_ADMIN_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY"}, name
+    worker = {m["name"] for text in environment(services["airflow-worker"]).values()
+              for m in _REFERENCE.finditer(text)}
+    assert not worker & {"AIRFLOW_ADMIN_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY"}
+
+
+def test_no_command_line_holds_a_secret(services: dict[str, dict], settings: Settings,
+                                        native) -> None:
+    for name in PROGRAMS:
+        assert not seen(native(name).argv, settings), f"{name}: a secret in `ps`"
+    for path in COMPOSE_FILES:
+        for name, service in load_yaml(path)["services"].items():
+            shown = {key: service[key] for key in ("command", "entrypoint", "healthcheck")
+                     if key in service}
+            named = {m["name"] for text in strings(shown) for m in _REFERENCE.finditer(text)}
+            assert not named & secret_variables(), f"{path.name} {name}: a secret in `ps`"
+
+
+def test_database_passwords_reach_psql_on_its_input_not_its_command_line(tmp_path: Path) -> None:
+    """postgres/init-databases.sh with a psql that records its arguments and its input."""
+    fake = tmp_path / "bin" / "psql"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/argv\ncat >> {tmp_path}/stdin\n')
+    fake.chmod(0o755)
+    passwords = {"AIRFLOW_DB_PASSWORD": secrets.token_urlsafe(24),
+                 "MLFLOW_DB_PASSWORD": "it's-" + secrets.token_urlsafe(8)}
+    env = {"PATH": f"{fake.parent}:{os.environ['PATH']}", **passwords,
+           "AIRFLOW_DB_USER": "airflow", "AIRFLOW_DB_NAME": "airflow",
+           "MLFLOW_DB_USER": "mlflow", "MLFLOW_DB_NAME": "mlflow"}
+    subprocess.run(["bash", str(REPO_ROOT / "postgres" / "init-databases.sh")], env=env,
+                   check=True, capture_output=True, timeout=30)
+    argv, stdin = (tmp_path / "argv").read_text(), (tmp_path / "stdin").read_text()
+    assert argv.count("-d postgres") == 2
+    for password in passwords.values():
+        assert password not in argv
+    assert f"\\set password '{passwords['AIRFLOW_DB_PASSWORD']}'" in stdin
+    assert "\\set password 'it''s-" in stdin  # psql's own quoting
 
 
 def dockerfiles() -> list[Path]:
@@ -399,7 +468,9 @@ def test_airflow_components_share_the_common_block(compose: dict,
     for name, service in services.items():
         if name.startswith("airflow-"):
             extra = set(environment(service)) - set(common)
-            assert extra <= {"DUMB_INIT_SETSID"}, (name, extra)
+            # Only the init step gets the admin's password: the others pass theirs on to tasks.
+            allowed = {"AIRFLOW_ADMIN_PASSWORD"} if name == "airflow-init" else {"DUMB_INIT_SETSID"}
+            assert extra <= allowed, (name, extra)
             assert service["image"] == compose["x-airflow-common"]["image"]
 
 
@@ -470,7 +541,12 @@ def test_mlflow_server_has_the_native_flags(services: dict[str, dict], settings:
     assert [a for a in command if a.startswith("--")] == [a for a in argv if a.startswith("--")]
     option = dict(zip(command, command[1:], strict=False))
     native_option = dict(zip(argv, argv[1:], strict=False))
-    assert_same_database(option["--backend-store-uri"], native_option["--backend-store-uri"])
+    # The database URI holds a password: from the environment, never on the command line.
+    assert "--backend-store-uri" not in command and "--backend-store-uri" not in argv
+    assert_same_database(
+        interpolate(environment(services["mlflow"])["MLFLOW_BACKEND_STORE_URI"],
+                    dict(settings.values)),
+        native("mlflow").env["MLFLOW_BACKEND_STORE_URI"])
     assert option["--artifacts-destination"] == native_option["--artifacts-destination"]
     allowed = option["--allowed-hosts"].split(",")
     # Airflow's tasks and the model server, and `make up`'s probe of the published port.

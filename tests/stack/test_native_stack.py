@@ -78,14 +78,18 @@ def test_every_readiness_check_passes(live_stack: LiveStack) -> None:
 def test_servers_listen_on_loopback_only(live_stack: LiveStack) -> None:
     settings = live_stack.settings
     ours = {p.pid for p in live_stack.processes()}
+    assert len(ours) > 5, "the native runner's processes were not found: nothing was checked"
+    listening = 0
     for conn in psutil.net_connections(kind="inet"):
         if conn.status != psutil.CONN_LISTEN or conn.pid not in ours:
             continue
+        listening += 1
         # Airflow's log servers bind 0.0.0.0 whatever we ask (only their ports can be set).
         log_ports = {settings.int("AIRFLOW_WORKER_LOG_PORT"),
                      settings.int("AIRFLOW_TRIGGERER_LOG_PORT")}
         if conn.laddr.port not in log_ports:
             assert conn.laddr.ip == "127.0.0.1", conn
+    assert listening >= 5, f"only {listening} listening sockets of the stack's processes found"
 
 
 def test_mlflow_host_header_of_airflow_tasks_is_accepted(live_stack: LiveStack) -> None:

@@ -63,9 +63,8 @@ def test_task_graph_is_the_lifecycle(dagbag):
     training = dag.get_task("model_training")
     assert training.is_mapped
     # One mapped instance per candidate; data and splits are the same for all of them.
-    mapped_over = training._get_specified_expand_input().value
-    assert set(mapped_over) == {"candidate"}
-    assert mapped_over["candidate"].operator.task_id == "candidate_models"
+    assert [task.task_id for task in training.iter_mapped_dependencies()] == ["candidate_models"]
+    assert set(training.op_kwargs_expand_input.value) == {"candidate"}
     assert set(training.partial_kwargs["op_kwargs"]) == {"data", "splits"}
     assert training.max_active_tis_per_dagrun == 3
 

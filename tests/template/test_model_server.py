@@ -1,5 +1,9 @@
 """The model server: healthy without a champion, predicts exactly like the registry's champion,
-and switches champions under load without a failed request."""
+and switches champions under load without a failed request.
+
+Each test states what it needs through its fixture (a server with no champion, or one serving a
+champion), so the tests pass alone (`-k`) and in any order.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -30,13 +36,14 @@ from project_template.Data.read_data import DataSource
 from project_template.Deployment.deploy_model import DeploymentError, deploy
 from project_template.Models.train_model import train_candidate
 from stack.private import free_port
+from tests.integration.platform_apis import wait_until
 
 LOCAL = DataSource("local", str(EXAMPLE_CSV))
 
 
-@pytest.fixture(scope="module")
-def server(mlflow_store, tmp_path_factory):
-    """`python -m model_server` on a free port, following a model with no versions yet."""
+@contextmanager
+def model_server(mlflow_store: str, tmp_path_factory) -> Iterator[dict]:
+    """`python -m model_server` on a free port, following a new model with no versions yet."""
     name = f"served-{os.getpid()}-{time.time_ns()}"
     experiment = name
     MlflowClient().create_experiment(
@@ -72,6 +79,23 @@ def server(mlflow_store, tmp_path_factory):
             process.wait()
 
 
+@pytest.fixture(scope="module")
+def empty_server(mlflow_store, tmp_path_factory) -> Iterator[dict]:
+    """A server whose model has no champion."""
+    with model_server(mlflow_store, tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(mlflow_store, tmp_path_factory) -> Iterator[dict]:
+    """A server that `deploy` made serve the champion of a lifecycle run (`deployed`: its result)."""
+    with model_server(mlflow_store, tmp_path_factory) as server:
+        decision = run_lifecycle(LOCAL, server["experiment"], server["name"], [ELASTIC_NET])
+        assert decision["decision"]["promoted"]
+        deployed = deploy(server["url"], server["name"], "champion", timeout=60, poll_seconds=0.5)
+        yield {**server, "deployed": deployed}
+
+
 def _features(rows: int = 8):
     import pandas as pd
 
@@ -91,7 +115,8 @@ def _wait_for_version(url: str, version: str, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def test_without_champion_it_is_healthy_and_answers_503(server):
+def test_without_champion_it_is_healthy_and_answers_503(empty_server):
+    server = empty_server
     health = requests.get(f"{server['url']}/health", timeout=5)
     assert health.status_code == 200 and health.json()["version"] is None
     assert requests.get(f"{server['url']}/ping", timeout=5).status_code == 200
@@ -103,11 +128,12 @@ def test_without_champion_it_is_healthy_and_answers_503(server):
 
 
 def test_deploy_makes_it_serve_the_champion_and_it_predicts_like_the_registry(server):
-    decision = run_lifecycle(LOCAL, server["experiment"], server["name"], [ELASTIC_NET])
-    assert decision["decision"]["promoted"]
-    result = deploy(server["url"], server["name"], "champion", timeout=60, poll_seconds=0.5)
+    result = server["deployed"]
     assert result["deployed"] and str(result["version"]) == "1"
 
+    # Another test may have switched the champion since: compare with the one served now.
+    champion = MlflowClient().get_model_version_by_alias(server["name"], "champion")
+    _wait_for_version(server["url"], str(champion.version))
     features = _features()
     expected = mlflow.pyfunc.load_model(f"models:/{server['name']}@champion").predict(features)
     url = f"{server['url']}/invocations"
@@ -161,14 +187,18 @@ def test_champion_switch_under_a_request_stream_drops_nothing(server):
             except Exception as error:  # a dropped connection counts as a failure
                 results.append((started, -1, repr(error)))
 
+    def answered_since(moment: float) -> int:
+        return sum(1 for started, _, _ in list(results) if started > moment)
+
     threads = [threading.Thread(target=stream) for _ in range(2)]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)
+    wait_until(lambda: answered_since(0) >= 10, 60, "10 answers from the old champion", poll=0.05)
     client.set_registered_model_alias(server["name"], "champion", second)  # the poller follows
     _wait_for_version(server["url"], str(second))
     switched = time.monotonic()
-    time.sleep(1.0)
+    wait_until(lambda: answered_since(switched) >= 10, 60, "10 answers after the switch",
+               poll=0.05)
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
