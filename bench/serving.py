@@ -18,8 +18,9 @@ import requests
 from bench.measure import MIB, figure, percentile, ratio_figure, tree_pss
 from bench.pipeline import ensure_champion
 from bench.private_stack import PrivateStack
+from project_template.config import LOCAL_DATA_FILE as EXAMPLE_CSV
+from project_template.config import TARGET_COLUMN
 from stack.airflow_api import AirflowAPI
-from stack.demo import EXAMPLE_CSV, TARGET_COLUMN
 from stack.native.programs import VENV_BIN
 from stack.private import free_port
 

@@ -1,5 +1,6 @@
-"""The model server: healthy without a champion, predicts exactly like the registry's champion,
-and switches champions under load without a failed request."""
+"""The model server: healthy without a champion, serves every registered model's champion at its
+own endpoint, predicts exactly like the registry's champion, and switches champions under load
+without a failed request."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from mlflow.tracking import MlflowClient
 
 from project_template import config
 from project_template.Data.read_data import DataSource
-from project_template.Deployment.deploy_model import DeploymentError, deploy
-from project_template.Models.train_model import train_candidate
+from project_template.mlops_platform.deployment import DeploymentError, deploy
+from project_template.mlops_platform.training import train_candidate
 from stack.private import free_port
 
 LOCAL = DataSource("local", str(EXAMPLE_CSV))
@@ -191,7 +192,8 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(server):
     (location / "model.skops").unlink()
     client.set_registered_model_alias(server["name"], "champion", broken)
     try:
-        with pytest.raises(DeploymentError, match=f"model.skops.*expected {server['name']} version {broken}"):
+        with pytest.raises(DeploymentError,
+                           match=f"does not serve {server['name']} version {broken}.*model.skops"):
             deploy(server["url"], server["name"], "champion", timeout=3, poll_seconds=0.5)
         health = requests.get(f"{server['url']}/health", timeout=5).json()
         assert health["version"] == serving and "model.skops" in health["last_error"]
@@ -200,12 +202,75 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(server):
         client.set_registered_model_alias(server["name"], "champion", serving)
 
 
-def test_deploy_leaves_a_server_of_another_model_alone(server):
+def test_every_registered_champion_is_served_at_its_own_endpoint(server):
     client = MlflowClient()
     other = f"{server['name']}-other"
     champion = client.get_model_version_by_alias(server["name"], "champion")
     version = mlflow.register_model(f"models:/{server['name']}/{champion.version}", other).version
     client.set_registered_model_alias(other, "champion", version)
     result = deploy(server["url"], other, "champion", timeout=20, poll_seconds=0.5)
-    assert result["deployed"] is False
-    assert result["served"]["model_name"] == server["name"]
+    assert result["deployed"] and result["endpoint"] == f"{server['url']}/models/{other}/invocations"
+
+    features = _features()
+    expected = mlflow.pyfunc.load_model(f"models:/{other}@champion").predict(features)
+    response = requests.post(result["endpoint"], timeout=30, json={
+        "dataframe_split": features.to_dict(orient="split", index=False)})
+    assert response.status_code == 200, response.text
+    assert np.array_equal(np.asarray(response.json()["predictions"]), expected)
+    # /invocations stays the default model; GET /models lists both with their versions.
+    assert requests.get(f"{server['url']}/health", timeout=5).json()["model_name"] == server["name"]
+    listed = {model["model_name"]: model["version"]
+              for model in requests.get(f"{server['url']}/models", timeout=5).json()["models"]}
+    # (The test store holds other tests' models too: the server follows every one with a champion.)
+    assert {server["name"]: str(champion.version), other: str(version)}.items() <= listed.items()
+
+
+def test_an_unknown_model_and_a_model_without_champion_are_told_apart(server):
+    unknown = requests.post(f"{server['url']}/models/nobody/invocations", timeout=10,
+                            json={"dataframe_split": _features(1).to_dict(orient="split",
+                                                                          index=False)})
+    assert unknown.status_code == 404 and unknown.json()["error_code"] == "MODEL_NOT_SERVED"
+    reload = requests.post(f"{server['url']}/models/nobody/reload", timeout=10)
+    assert reload.status_code == 404 and reload.json()["error_code"] == "NO_CHAMPION"
+    with pytest.raises(DeploymentError, match="has no 'champion' version"):
+        deploy(server["url"], "nobody", "champion", timeout=2)
+
+
+def test_a_request_missing_a_column_gets_a_4xx_naming_it(server):
+    features = _features(2).drop(columns=["bmi"])
+    response = requests.post(f"{server['url']}/models/{server['name']}/invocations", timeout=30,
+                             json={"dataframe_split": features.to_dict(orient="split", index=False)})
+    assert 400 <= response.status_code < 500, response.text
+    assert "bmi" in response.json()["message"]
+
+
+def test_a_classifier_answers_labels_and_probabilities_when_asked(server, classification_project):
+    import importlib
+
+    name = f"{server['name']}-wine"
+    reader = importlib.import_module("wine_check.Data.read_data")
+    wine_config = importlib.import_module("wine_check.config")
+    run_lifecycle(reader.resolve_data_source("local"), server["experiment"], name,
+                  [{"name": "logistic", "estimator": "sklearn.linear_model.LogisticRegression",
+                    "params": {"max_iter": 2000}}], project="wine_check")
+    result = deploy(server["url"], name, "champion", timeout=60, poll_seconds=0.5)
+    import pandas as pd
+
+    rows = pd.read_csv(wine_config.LOCAL_DATA_FILE, sep=";").head(4)
+    body = {"dataframe_split": rows[list(wine_config.FEATURE_COLUMNS)].to_dict(orient="split",
+                                                                               index=False)}
+    labels = requests.post(result["endpoint"], json=body, timeout=30)
+    assert labels.status_code == 200, labels.text
+    local = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    features = rows[list(wine_config.FEATURE_COLUMNS)]
+    assert labels.json()["predictions"] == list(local.predict(features))
+    probabilities = requests.post(result["endpoint"], timeout=30, json={
+        **body, "params": {"predict_method": "predict_proba"}})
+    assert probabilities.status_code == 200, probabilities.text
+    served = pd.DataFrame(probabilities.json()["predictions"])
+    expected = local.predict(features, params={"predict_method": "predict_proba"})
+    assert list(served.columns) == ["class_0", "class_1", "class_2"]
+    assert np.allclose(served.to_numpy(), expected.to_numpy())
+    wrong = requests.post(result["endpoint"], timeout=30, json={
+        **body, "params": {"predict_method": "decision_function"}})
+    assert wrong.status_code == 400 and "predict_method" in wrong.json()["message"]
