@@ -131,6 +131,33 @@ def predictions(url: str, body: bytes) -> list:
     return response.json()["predictions"]
 
 
+EXTRA_MODELS = 3
+
+
+def memory_per_served_model(stack: PrivateStack, name: str, version: str,
+                            extra: int = EXTRA_MODELS) -> list[float]:
+    """MiB the model server adds per served model: copies of the champion, registered under
+    names of their own (as other projects' models), loaded one after another."""
+    from mlflow import MlflowClient
+
+    s = stack.settings
+    client = MlflowClient(tracking_uri=s.mlflow_url, registry_uri=s.mlflow_url)
+    source = client.get_model_version(name, version).source
+    pid = stack.service_pids()["model-server"]
+    growth, before = [], tree_pss(pid)
+    for index in range(extra):
+        copy = f"bench-served-{index}"
+        if not client.search_registered_models(filter_string=f"name = '{copy}'"):
+            client.create_registered_model(copy)
+        client.set_registered_model_alias(copy, "champion",
+                                          client.create_model_version(copy, source).version)
+        requests.post(f"{s.model_server_url}/models/{copy}/reload", timeout=300).raise_for_status()
+        after = tree_pss(pid)
+        growth.append((after - before) / MIB)
+        before = after
+    return growth
+
+
 def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, Any]:
     ensure_champion(stack, AirflowAPI.from_settings(stack.settings))
     s = stack.settings
@@ -168,6 +195,7 @@ def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, 
                "mlflow_serve": tree_pss(process.pid) / MIB}
     finally:
         stop_group(process)
+    per_model = memory_per_served_model(stack, served["model_name"], served["version"])
 
     figures: dict[str, Any] = {}
     for rows in ROWS:
@@ -183,6 +211,7 @@ def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, 
                 [r["p99_ms"] for r in ours], [r["p99_ms"] for r in theirs])
     figures["pss.model_server_mib"] = figure([pss["model_server"]], "MiB")
     figures["pss.mlflow_serve_mib"] = figure([pss["mlflow_serve"]], "MiB")
+    figures["pss.model_server_per_served_model_mib"] = figure(per_model, "MiB")
     return {
         "figures": figures,
         "details": {"model": served.get("model_name"), "version": served.get("version"),
@@ -195,5 +224,8 @@ def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, 
             "both. mlflow: `mlflow models serve -m models:/<name>@champion --env-manager local "
             "-w 1` (one uvicorn worker, as our server). Ratios above 1 mean ours is faster "
             "(rps) or slower (p99).",
+            f"Per served model: the model server's PSS grows by this much for each further "
+            f"registered model it serves ({EXTRA_MODELS} copies of the champion registered under "
+            f"names of their own, each loaded through /models/<name>/reload).",
         ],
     }

@@ -123,3 +123,18 @@ def test_served_predictions_equal_the_champion_loaded_with_mlflow(
     settings = live_stack.settings
     assert_serves_champion(settings, alias_version(mlflow_api, TEMPLATE.REGISTERED_MODEL_NAME),
                            rows=5)
+
+
+def test_a_request_missing_a_column_gets_a_4xx_naming_it(first_run: DagRun,
+                                                         live_stack: LiveStack) -> None:
+    import requests
+
+    from tests.integration.platform_apis import endpoint, example_rows
+
+    body = example_rows(2)["dataframe_split"]
+    missing = {"dataframe_split": {"columns": body["columns"][1:],
+                                   "data": [row[1:] for row in body["data"]]}}
+    for model in (None, TEMPLATE.REGISTERED_MODEL_NAME):
+        response = requests.post(endpoint(live_stack.settings, model), json=missing, timeout=60)
+        assert 400 <= response.status_code < 500, response.text
+        assert body["columns"][0] in response.json()["message"]

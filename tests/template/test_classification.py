@@ -109,3 +109,32 @@ def test_binary_roc_auc_scores_the_positive_class():
     # Without probabilities, the measures that need them are left out rather than made up.
     assert set(score("classification", truth, Predictions(predictions.values), "test")) == {
         "accuracy_test", "f1_macro_test"}
+
+
+def test_the_feature_steps_take_categorical_boolean_and_missing_values_raw():
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from project_template.mlops_platform.description import ColumnSpec, Schema
+    from project_template.mlops_platform.schema import parse_dataset
+    from project_template.Process.features import feature_steps
+
+    schema = Schema(target=ColumnSpec("label", "categorical", categories=("no", "yes")),
+                    features=(ColumnSpec("country", "categorical", categories=("DE", "FR", "NA")),
+                              ColumnSpec("member", "boolean", nullable=True),
+                              ColumnSpec("spend", "numeric", nullable=True, min=0)))
+    rng = np.random.default_rng(0)
+    lines = ["country;member;spend;label", *(
+        f"{rng.choice(['DE', 'FR', 'NA'])};{rng.choice(['true', 'false', ''])};"
+        f"{'' if row % 7 == 0 else round(rng.uniform(0, 9), 2)};{'yes' if row % 3 else 'no'}"
+        for row in range(60))]
+    frame = parse_dataset(("\n".join(lines) + "\n").encode(), schema)
+    features = frame[schema.feature_names]
+    assert features["spend"].isna().any() and features["member"].isna().any()
+    model = Pipeline([("features", feature_steps(schema)), ("model", LogisticRegression())])
+    model.fit(features, frame["label"])
+    # One-hot: three countries, one boolean, one number; an unseen country encodes as zeros.
+    assert model[:-1].transform(features).shape == (60, 5)
+    unseen = features.head(1).assign(country="IT")
+    assert model.predict(unseen)[0] in {"no", "yes"}

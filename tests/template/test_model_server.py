@@ -140,6 +140,45 @@ def _register_candidate(server: dict, candidate: dict) -> tuple[str, dict]:
     return str(mlflow.register_model(trained["model_uri"], server["name"]).version), trained
 
 
+def _stream_through_a_switch(url: str, body: dict, switch, wait_switched) -> tuple[list, float]:
+    """POST `body` to `url` from two threads while `switch()` moves the alias; returns every
+    (start time, status, predictions) and the moment the server served the new version."""
+    results: list[tuple[float, int, object]] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                response = requests.post(url, json=body, timeout=30)
+                results.append((started, response.status_code, response.json()["predictions"]))
+            except Exception as error:  # a dropped connection counts as a failure
+                results.append((started, -1, repr(error)))
+
+    threads = [threading.Thread(target=stream) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    switch()  # the poller follows
+    wait_switched()
+    switched = time.monotonic()
+    time.sleep(1.0)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results, switched
+
+
+def _assert_switched_cleanly(results: list, switched: float, old, new) -> None:
+    assert results and all(status == 200 for _, status, _ in results), \
+        [r for r in results if r[1] != 200][:3]
+    served = [np.asarray(predictions) for _, _, predictions in results]
+    assert all(np.array_equal(p, old) or np.array_equal(p, new) for p in served)
+    assert any(np.array_equal(p, old) for p in served)
+    after = [np.asarray(p) for started, _, p in results if started > switched]
+    assert after and all(np.array_equal(p, new) for p in after)
+
+
 def test_champion_switch_under_a_request_stream_drops_nothing(server):
     client = MlflowClient()
     first = client.get_model_version_by_alias(server["name"], "champion")
@@ -150,37 +189,12 @@ def test_champion_switch_under_a_request_stream_drops_nothing(server):
     new = mlflow.pyfunc.load_model(f"models:/{server['name']}/{second}").predict(features)
     assert not np.array_equal(old, new)
 
-    results: list[tuple[float, int, object]] = []
-    stop = threading.Event()
-
-    def stream() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                response = _predict(server["url"], features)
-                results.append((started, response.status_code, response.json()["predictions"]))
-            except Exception as error:  # a dropped connection counts as a failure
-                results.append((started, -1, repr(error)))
-
-    threads = [threading.Thread(target=stream) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
-    client.set_registered_model_alias(server["name"], "champion", second)  # the poller follows
-    _wait_for_version(server["url"], str(second))
-    switched = time.monotonic()
-    time.sleep(1.0)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert results and all(status == 200 for _, status, _ in results), \
-        [r for r in results if r[1] != 200][:3]
-    served = [np.asarray(predictions) for _, _, predictions in results]
-    assert all(np.array_equal(p, old) or np.array_equal(p, new) for p in served)
-    assert any(np.array_equal(p, old) for p in served)
-    after = [np.asarray(p) for started, _, p in results if started > switched]
-    assert after and all(np.array_equal(p, new) for p in after)
+    results, switched = _stream_through_a_switch(
+        f"{server['url']}/invocations",
+        {"dataframe_split": features.to_dict(orient="split", index=False)},
+        lambda: client.set_registered_model_alias(server["name"], "champion", second),
+        lambda: _wait_for_version(server["url"], str(second)))
+    _assert_switched_cleanly(results, switched, old, new)
 
 
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(server):
@@ -274,3 +288,40 @@ def test_a_classifier_answers_labels_and_probabilities_when_asked(server, classi
     wrong = requests.post(result["endpoint"], timeout=30, json={
         **body, "params": {"predict_method": "decision_function"}})
     assert wrong.status_code == 400 and "predict_method" in wrong.json()["message"]
+
+
+def test_a_classifiers_switch_under_a_request_stream_drops_nothing(server, classification_project):
+    """The same for a classification project at its own endpoint (after the test above)."""
+    import importlib
+
+    name = f"{server['name']}-wine"
+    client = MlflowClient()
+    first = client.get_model_version_by_alias(name, "champion").version
+    wine_config = importlib.import_module("wine_check.config")
+    reader = importlib.import_module("wine_check.Data.read_data")
+    # A weaker classifier, registered as a challenger; then made champion by hand under load.
+    second = run_lifecycle(reader.resolve_data_source("local"), server["experiment"], name,
+                           [{"name": "shallow_tree",
+                             "estimator": "sklearn.tree.DecisionTreeClassifier",
+                             "params": {"max_depth": 1, "random_state": 0}}],
+                           project="wine_check")["decision"]["version"]
+    import pandas as pd
+
+    features = pd.read_csv(wine_config.LOCAL_DATA_FILE, sep=";")[
+        list(wine_config.FEATURE_COLUMNS)].iloc[::15]
+    old = mlflow.pyfunc.load_model(f"models:/{name}/{first}").predict(features)
+    new = mlflow.pyfunc.load_model(f"models:/{name}/{second}").predict(features)
+    assert not np.array_equal(old, new)
+
+    def served_now() -> None:
+        deadline = time.monotonic() + 60
+        while {m["model_name"]: m["version"] for m in requests.get(
+                f"{server['url']}/models", timeout=5).json()["models"]}.get(name) != second:
+            assert time.monotonic() < deadline, f"{name} version {second} never served"
+            time.sleep(0.2)
+
+    results, switched = _stream_through_a_switch(
+        f"{server['url']}/models/{name}/invocations",
+        {"dataframe_split": features.to_dict(orient="split", index=False)},
+        lambda: client.set_registered_model_alias(name, "champion", second), served_now)
+    _assert_switched_cleanly(results, switched, old, new)
