@@ -138,19 +138,19 @@ def memory_per_served_model(stack: PrivateStack, name: str, version: str,
                             extra: int = EXTRA_MODELS) -> list[float]:
     """MiB the model server adds per served model: copies of the champion, registered under
     names of their own (as other projects' models), loaded one after another."""
+    import mlflow
     from mlflow import MlflowClient
 
     s = stack.settings
-    client = MlflowClient(tracking_uri=s.mlflow_url, registry_uri=s.mlflow_url)
-    source = client.get_model_version(name, version).source
+    mlflow.set_tracking_uri(s.mlflow_url)
+    mlflow.set_registry_uri(s.mlflow_url)
+    client = MlflowClient()
     pid = stack.service_pids()["model-server"]
     growth, before = [], tree_pss(pid)
     for index in range(extra):
         copy = f"bench-served-{index}"
-        if not client.search_registered_models(filter_string=f"name = '{copy}'"):
-            client.create_registered_model(copy)
-        client.set_registered_model_alias(copy, "champion",
-                                          client.create_model_version(copy, source).version)
+        copied = mlflow.register_model(f"models:/{name}/{version}", copy)
+        client.set_registered_model_alias(copy, "champion", copied.version)
         requests.post(f"{s.model_server_url}/models/{copy}/reload", timeout=300).raise_for_status()
         after = tree_pss(pid)
         growth.append((after - before) / MIB)

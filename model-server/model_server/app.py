@@ -82,7 +82,10 @@ def _control_app(catalog: ModelCatalog, poll_seconds: float) -> FastAPI:
     @app.post("/models/{name:path}/reload")
     async def reload_model(name: str) -> JSONResponse:
         """Serve `name`'s champion now (the deploy task calls this); 404 if it has none."""
-        return await _refresh(catalog.tracker(name))
+        response = await _refresh(catalog.tracker(name))
+        if response.status_code == 404:
+            catalog.forget_if_unserved(name)
+        return response
 
     return app
 

@@ -38,6 +38,13 @@ class ModelCatalog:
                 self._trackers[name] = ChampionTracker(name, self.alias, self._load)
             return self._trackers[name]
 
+    def forget_if_unserved(self, name: str) -> None:
+        """Drop `name` again if it serves nothing (a reload asked for a model without champion)."""
+        with self._lock:
+            tracker = self._trackers.get(name)
+            if name != self.default_name and tracker is not None and tracker.current is None:
+                del self._trackers[name]
+
     def known(self, name: str) -> ChampionTracker | None:
         return self._trackers.get(name)
 

@@ -144,6 +144,10 @@ def _schema(table: _Table, task: str) -> Schema:
         raise target_table.error("type", "a classification target is categorical or boolean")
     if target.nullable:
         raise target_table.error("nullable", "the target may not be missing")
+    if positive is not None and (task != "classification" or (
+            target.categories is not None and positive not in target.categories)):
+        raise target_table.error("positive_class", f"{positive!r} is not one of the target's "
+                                                   f"classes {list(target.categories or ())}")
     features_table = table.table("features")
     features = tuple(_column(features_table.table(name), name)
                      for name in list(features_table.values))

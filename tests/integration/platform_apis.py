@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import itertools
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -14,7 +17,7 @@ import requests
 
 from project_template import config as TEMPLATE
 from stack.airflow_api import AirflowAPI
-from stack.settings import Settings
+from stack.settings import REPO_ROOT, Settings
 
 # The template's identity, from its description (project.toml via its config).
 DAG_ID = TEMPLATE.DAG_ID
@@ -67,6 +70,28 @@ def run_dag(api: AirflowAPI, conf: dict | None = None,
     run_id = api.trigger(dag_id, conf=conf)
     run = api.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT, on_change=on_change)
     return DagRun(run_id, conf or {}, run["state"], api.task_instances(dag_id, run_id))
+
+
+CLASSIFICATION_PROJECT = "wine-live"
+
+
+def classification_project(stack, api: AirflowAPI):
+    """The config module of the classification project that `make new-project NAME=wine-live
+    TASK=classification` makes in the stack's projects folder (made on first use)."""
+    projects_dir = stack.settings.projects_dir
+    folder = projects_dir / CLASSIFICATION_PROJECT.replace("-", "_")
+    if not folder.exists():
+        created = subprocess.run(
+            [sys.executable, "-m", "stack.new_project", "--env-file", str(stack.env_file),
+             "--task", "classification", CLASSIFICATION_PROJECT], cwd=REPO_ROOT,
+            capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stdout + created.stderr
+        assert "data:             ids" in created.stdout, created.stdout
+    if str(projects_dir) not in sys.path:
+        sys.path.append(str(projects_dir))
+    config = importlib.import_module(f"{folder.name}.config")
+    api.wait_for_dag(config.DAG_ID, timeout=180)
+    return config
 
 
 def describe(run: DagRun) -> str:

@@ -4,15 +4,10 @@ served at its own endpoint, and registered in the IDS catalog."""
 
 from __future__ import annotations
 
-import importlib
-import subprocess
-import sys
-
 import pytest
 import requests
 
 from stack.airflow_api import AirflowAPI
-from stack.settings import REPO_ROOT
 from tests.conftest import LiveStack
 from tests.integration.conftest import assert_succeeded
 from tests.integration.platform_apis import (
@@ -22,6 +17,7 @@ from tests.integration.platform_apis import (
     alias_version,
     assert_serves_champion,
     candidate_runs,
+    classification_project,
     dag_params,
     endpoint,
     example_rows,
@@ -32,26 +28,10 @@ from tests.integration.platform_apis import (
 
 pytestmark = pytest.mark.integration
 
-NAME = "wine-live"
-
-
 @pytest.fixture(scope="module")
 def project(live_stack: LiveStack, api: AirflowAPI):
     """The project's config module, after `make new-project NAME=wine-live TASK=classification`."""
-    projects_dir = live_stack.settings.projects_dir
-    folder = projects_dir / NAME.replace("-", "_")
-    if not folder.exists():
-        created = subprocess.run(
-            [sys.executable, "-m", "stack.new_project", "--env-file", str(live_stack.env_file),
-             "--task", "classification", NAME], cwd=REPO_ROOT, capture_output=True, text=True,
-            timeout=120)
-        assert created.returncode == 0, created.stdout + created.stderr
-        assert "data:             ids" in created.stdout, created.stdout
-    if str(projects_dir) not in sys.path:
-        sys.path.append(str(projects_dir))
-    config = importlib.import_module(f"{folder.name}.config")
-    api.wait_for_dag(config.DAG_ID, timeout=180)
-    return config
+    return classification_project(live_stack, api)
 
 
 @pytest.fixture(scope="module")

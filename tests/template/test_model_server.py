@@ -246,6 +246,9 @@ def test_an_unknown_model_and_a_model_without_champion_are_told_apart(server):
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "MODEL_NOT_SERVED"
     reload = requests.post(f"{server['url']}/models/nobody/reload", timeout=10)
     assert reload.status_code == 404 and reload.json()["error_code"] == "NO_CHAMPION"
+    listed = [m["model_name"] for m in requests.get(f"{server['url']}/models", timeout=5).json()[
+        "models"]]
+    assert "nobody" not in listed
     with pytest.raises(DeploymentError, match="has no 'champion' version"):
         deploy(server["url"], "nobody", "champion", timeout=2)
 

@@ -68,6 +68,8 @@ def _template() -> dict:
      d["schema"]["target"].pop("min"),
      "schema.target.type: a regression target must be numeric"),
     (lambda d: d["data"].update(colour="red"), r"\[data\] unknown key\(s\): colour"),
+    (lambda d: d["schema"]["target"].update(positive_class="high"),
+     "schema.target.positive_class: 'high' is not one of the target's classes"),
     (lambda d: d["data"].update(min_rows="many"), "data.min_rows: 'many' is not a int"),
     (lambda d: d.pop("candidates"), "candidates: missing"),
 ])
