@@ -66,7 +66,8 @@ def check_header(header: list[str], schema: Schema, delimiter: str) -> None:
                 f"{delimiter!r}-separated (wrong delimiter)")
         unexpected = [name for name in header if name not in required]
         hint = f"; columns not in the schema: {_plural(unexpected)} (renamed?)" if unexpected else ""
-        raise DataValidationError(f"missing required column(s): {_plural(missing)}{hint}")
+        # Every missing column, not the first few: the list is the to-do list of the fix.
+        raise DataValidationError(f"missing required column(s): {', '.join(missing)}{hint}")
 
 
 def read_rows(text: str, delimiter: str) -> tuple[list[str], list[list[str]]]:

@@ -158,3 +158,10 @@ def test_unknown_categories_and_non_boolean_words_are_named():
            "(values 'US')" in message
     assert "column 'member' must be boolean" in message and "'maybe'" in message
     assert "column 'label' must be one of ['no', 'yes']: 1 row(s) fail, data row(s) 2" in message
+
+
+def test_every_missing_column_is_named_not_only_the_first_few():
+    with pytest.raises(DataValidationError) as raised:
+        parse(b"age;sex;bmi\n59;2;32.1\n48;1;21.6\n", min_rows=1)
+    for column in ("bp", "s1", "s6", "disease_progression"):
+        assert column in str(raised.value)
