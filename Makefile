@@ -71,9 +71,9 @@ ids-offer: install ## offer a file in the IDS edge's catalog: make ids-offer FIL
 demo: install ## run the example pipeline on the running stack and show its tasks, links and a prediction
 	@$(PY) -m stack.demo
 
-new-project: install ## copy the template into projects/NAME with its own DAG id and experiment
-	@test -n "$(NAME)" || { echo "usage: make new-project NAME=my-project"; exit 2; }
-	@$(PY) -m stack.new_project --env-file $(ENV_FILE) "$(NAME)"
+new-project: install ## a new project in projects/NAME (TASK=classification for the wine example)
+	@test -n "$(NAME)" || { echo "usage: make new-project NAME=my-project [TASK=classification]"; exit 2; }
+	@$(PY) -m stack.new_project --env-file $(ENV_FILE) --task "$(or $(TASK),regression)" "$(NAME)"
 
 bench: install ## measure start-up, pipeline, memory, IDS transfer and serving beside their baselines (bench/README.md)
 	@$(PY) -m bench

@@ -14,8 +14,9 @@ from typing import Any
 
 from bench.measure import figure, ratio_figure
 from bench.private_stack import PrivateStack
+from project_template.config import DAG_ID
 from stack.airflow_api import AirflowAPI, AirflowAPIError
-from stack.demo import DAG_ID, failed_task_logs
+from stack.demo import failed_task_logs
 from stack.settings import REPO_ROOT
 
 RUN_TIMEOUT = 1800.0

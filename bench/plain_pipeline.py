@@ -34,24 +34,24 @@ def main(argv: list[str] | None = None) -> None:
         import mlflow
 
         from project_template import config
-        from project_template.Data import read_data
-        from project_template.Deployment import (
-            deploy_model,
-            promote_model,
-            register_experiment,
-            select_best_model,
-        )
-        from project_template.Models import candidates, train_model
-        from project_template.Process import data_processing
+        from project_template.Data import read_data as sources
+        from project_template.Deployment import register_experiment
+        from project_template.mlops_platform import deployment as deploy_model
+        from project_template.mlops_platform import ingest as read_data
+        from project_template.mlops_platform import promotion as promote_model
+        from project_template.mlops_platform import selection as select_best_model
+        from project_template.mlops_platform import splitting as data_processing
+        from project_template.mlops_platform import training as train_model
+        from project_template.Models import candidates
 
         mlflow.set_tracking_uri(config.MLFLOW_TRACKING_URI)
-        return (config, read_data, data_processing, candidates, train_model, select_best_model,
-                promote_model, deploy_model, register_experiment)
+        return (config, sources, read_data, data_processing, candidates, train_model,
+                select_best_model, promote_model, deploy_model, register_experiment)
 
-    (config, read_data, data_processing, candidates, train_model, select_best_model, promote_model,
-     deploy_model, register_experiment) = step("imports", imports)
+    (config, sources, read_data, data_processing, candidates, train_model, select_best_model,
+     promote_model, deploy_model, register_experiment) = step("imports", imports)
     run_id = f"plain__{uuid.uuid4().hex[:12]}"
-    source = read_data.resolve_data_source(args.data_source or None, args.data_location or None)
+    source = sources.resolve_data_source(args.data_source or None, args.data_location or None)
     data = step("read_data", lambda: read_data.read_data(source, config.EXPERIMENT_NAME, run_id))
     splits = step("data_processing", lambda: data_processing.data_processing(
         data["data_uri"], data["pipeline_run_id"]))
@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> None:
         c, splits, config.EXPERIMENT_NAME, data["pipeline_run_id"], run_id, data["data_version"]))
         for candidate in chosen]
     best = step("select_best_model", lambda: select_best_model.select_best_model(
-        [model["run_id"] for model in trained], config.METRIC_BM, config.METRIC_BM_TYPE))
+        [model["run_id"] for model in trained], config.METRIC_BM))
     decision = step("register_and_promote", lambda: promote_model.register_and_promote(
-        best, config.REGISTERED_MODEL_NAME, splits["test"], config.METRIC_BM, config.METRIC_BM_TYPE,
+        best, config.REGISTERED_MODEL_NAME, splits["test"], config.METRIC_BM,
         config.CHAMPION_ALIAS, config.CHALLENGER_ALIAS))
     step("deploy", lambda: deploy_model.deploy(config.MODEL_SERVER_URL, decision["model_name"],
                                                config.CHAMPION_ALIAS, config.DEPLOY_TIMEOUT_SECONDS))

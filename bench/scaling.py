@@ -13,8 +13,8 @@ import psutil
 from bench.measure import MIB, PeakSampler, figure
 from bench.pipeline import DagRunTiming, prepare, run_dag
 from bench.private_stack import PrivateStack
+from project_template.config import LOCAL_DATA_FILE as EXAMPLE_CSV
 from stack.airflow_api import AirflowAPI
-from stack.demo import EXAMPLE_CSV
 
 SIZES = (10_000, 100_000, 1_000_000)
 # One linear candidate: with the forest and the boosting of the default set, 100k rows alone take

@@ -18,8 +18,9 @@ import requests
 from bench.measure import MIB, figure, percentile, ratio_figure, tree_pss
 from bench.pipeline import ensure_champion
 from bench.private_stack import PrivateStack
+from project_template.config import LOCAL_DATA_FILE as EXAMPLE_CSV
+from project_template.config import TARGET_COLUMN
 from stack.airflow_api import AirflowAPI
-from stack.demo import EXAMPLE_CSV, TARGET_COLUMN
 from stack.native.programs import VENV_BIN
 from stack.private import free_port
 
@@ -130,6 +131,33 @@ def predictions(url: str, body: bytes) -> list:
     return response.json()["predictions"]
 
 
+EXTRA_MODELS = 3
+
+
+def memory_per_served_model(stack: PrivateStack, name: str, version: str,
+                            extra: int = EXTRA_MODELS) -> list[float]:
+    """MiB the model server adds per served model: copies of the champion, registered under
+    names of their own (as other projects' models), loaded one after another."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    s = stack.settings
+    mlflow.set_tracking_uri(s.mlflow_url)
+    mlflow.set_registry_uri(s.mlflow_url)
+    client = MlflowClient()
+    pid = stack.service_pids()["model-server"]
+    growth, before = [], tree_pss(pid)
+    for index in range(extra):
+        copy = f"bench-served-{index}"
+        copied = mlflow.register_model(f"models:/{name}/{version}", copy)
+        client.set_registered_model_alias(copy, "champion", copied.version)
+        requests.post(f"{s.model_server_url}/models/{copy}/reload", timeout=300).raise_for_status()
+        after = tree_pss(pid)
+        growth.append((after - before) / MIB)
+        before = after
+    return growth
+
+
 def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, Any]:
     ensure_champion(stack, AirflowAPI.from_settings(stack.settings))
     s = stack.settings
@@ -167,6 +195,7 @@ def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, 
                "mlflow_serve": tree_pss(process.pid) / MIB}
     finally:
         stop_group(process)
+    per_model = memory_per_served_model(stack, served["model_name"], served["version"])
 
     figures: dict[str, Any] = {}
     for rows in ROWS:
@@ -182,6 +211,7 @@ def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, 
                 [r["p99_ms"] for r in ours], [r["p99_ms"] for r in theirs])
     figures["pss.model_server_mib"] = figure([pss["model_server"]], "MiB")
     figures["pss.mlflow_serve_mib"] = figure([pss["mlflow_serve"]], "MiB")
+    figures["pss.model_server_per_served_model_mib"] = figure(per_model, "MiB")
     return {
         "figures": figures,
         "details": {"model": served.get("model_name"), "version": served.get("version"),
@@ -194,5 +224,8 @@ def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, 
             "both. mlflow: `mlflow models serve -m models:/<name>@champion --env-manager local "
             "-w 1` (one uvicorn worker, as our server). Ratios above 1 mean ours is faster "
             "(rps) or slower (p99).",
+            f"Per served model: the model server's PSS grows by this much for each further "
+            f"registered model it serves ({EXTRA_MODELS} copies of the champion registered under "
+            f"names of their own, each loaded through /models/<name>/reload).",
         ],
     }

@@ -1,9 +1,16 @@
-"""Every setting of this project, read from the environment once, with a default for each."""
+"""This project's settings: its description (project.toml) and the stack's addresses (environment).
+
+What the project *is* (DAG id, experiment and registered model, task, data source, schema, metric,
+candidates) comes from `project.toml` only, so nothing can drift out of step with it. Where the
+platform's services are comes from the environment, with a default for each.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from .mlops_platform.description import load_description
 
 
 def _env(name: str, default: str) -> str:
@@ -12,13 +19,34 @@ def _env(name: str, default: str) -> str:
 
 
 PROJECT_DIR = Path(__file__).resolve().parent
+DESCRIPTION = load_description(PROJECT_DIR / "project.toml")
 
-# --- Identity ---------------------------------------------------------------------------------------
-# `make new-project` rewrites these three lines (and DATA_SOURCE): each project has its own DAG,
-# experiment and registered model; only the template follows the stack-wide variables.
-DAG_ID = "project_template"
-EXPERIMENT_NAME = _env("EXPERIMENT_NAME", "diabetes-progression")
-REGISTERED_MODEL_NAME = _env("REGISTERED_MODEL_NAME", "diabetes-progression")
+# --- Identity and task ------------------------------------------------------------------------------
+DAG_ID = DESCRIPTION.dag_id
+EXPERIMENT_NAME = DESCRIPTION.name
+REGISTERED_MODEL_NAME = DESCRIPTION.name
+TASK = DESCRIPTION.task  # regression | classification
+# The validation metric that picks the best candidate; promotion compares the same measure on the
+# held-out test split (`r2_validation` -> `r2_test`).
+METRIC_BM = f"{DESCRIPTION.metric}_validation"
+
+# --- Data -------------------------------------------------------------------------------------------
+DATA = DESCRIPTION.data
+SCHEMA = DESCRIPTION.schema
+DATA_SOURCE = DATA.source  # also a DAG param
+# The project's own copy of its data (the `local` source's default).
+LOCAL_DATA_FILE = PROJECT_DIR / DATA.local_path
+TARGET_COLUMN = SCHEMA.target.name
+FEATURE_COLUMNS = tuple(SCHEMA.feature_names)
+S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL", "")
+
+# Seeded train/validation/test split: the test part is held out for the champion comparison.
+RANDOM_SEED = DESCRIPTION.split.seed
+VALIDATION_FRACTION = DESCRIPTION.split.validation_fraction
+TEST_FRACTION = DESCRIPTION.split.test_fraction
+
+# name -> {"estimator": dotted class path, "params": {...}}; one mapped model_training task each.
+CANDIDATE_MODELS: dict[str, dict] = DESCRIPTION.candidates
 
 # --- MLflow -----------------------------------------------------------------------------------------
 MLFLOW_TRACKING_URI = _env("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_env('MLFLOW_PORT', '5000')}")
@@ -31,55 +59,6 @@ CHALLENGER_ALIAS = _env("CHALLENGER_ALIAS", "challenger")
 # time (at most 5 minutes).
 TASK_RETRIES = int(_env("TASK_RETRIES", "2"))
 TASK_RETRY_DELAY_SECONDS = float(_env("TASK_RETRY_DELAY_SECONDS", "20"))
-
-# --- Model selection --------------------------------------------------------------------------------
-# The validation metric that picks the best candidate of a run. Promotion compares the same
-# measure on the held-out test set (`r2_validation` -> `r2_test`).
-METRIC_BM = _env("METRIC_BM", "r2_validation")
-METRIC_BM_TYPE = _env("METRIC_BM_TYPE", "max")  # max | min
-
-# --- Data -------------------------------------------------------------------------------------------
-# Where `read_data` fetches the dataset: ids | local | s3 (also a DAG param). A project made by
-# `make new-project` reads its local copy instead: the IDS edge offers only the template's data.
-DATA_SOURCE = _env("DATA_SOURCE", "ids")
-# ids: the title the IDS edge offers the dataset under.
-IDS_RESOURCE_TITLE = _env("IDS_RESOURCE_TITLE", EXPERIMENT_NAME)
-# local: a path on the workers; relative paths are relative to this project's folder.
-LOCAL_DATA_PATH = _env("LOCAL_DATA_PATH", "Data/example_data/diabetes.csv")
-# s3: an s3://bucket/key URI on the stack's object store (S3_ENDPOINT_URL, AWS_* credentials).
-S3_DATA_URI = _env("S3_DATA_URI", "")
-S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL", "")
-
-CSV_DELIMITER = ";"
-TARGET_COLUMN = "disease_progression"
-FEATURE_COLUMNS = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
-# NaN policy: a dataset with any missing value is rejected, naming the columns; imputing silently
-# would hide a broken upstream export.
-MIN_ROWS = 50
-
-# Seeded train/validation/test split: the test part is held out for the champion comparison.
-RANDOM_SEED = 42
-VALIDATION_FRACTION = 0.2
-TEST_FRACTION = 0.2
-
-# --- Candidate models (one mapped `model_training` task each) ---------------------------------------
-# name -> scikit-learn estimator class (dotted path) and its parameters.
-CANDIDATE_MODELS: dict[str, dict] = {
-    "elastic_net": {
-        "estimator": "sklearn.linear_model.ElasticNet",
-        "params": {"alpha": 0.05, "l1_ratio": 0.5, "random_state": RANDOM_SEED},
-    },
-    "random_forest": {
-        "estimator": "sklearn.ensemble.RandomForestRegressor",
-        "params": {"n_estimators": 200, "max_depth": 6, "min_samples_leaf": 3,
-                   "random_state": RANDOM_SEED, "n_jobs": 1},
-    },
-    "gradient_boosting": {
-        "estimator": "sklearn.ensemble.GradientBoostingRegressor",
-        "params": {"n_estimators": 150, "learning_rate": 0.05, "max_depth": 2,
-                   "subsample": 0.8, "random_state": RANDOM_SEED},
-    },
-}
 
 # --- IDS TRUE Connector (cloud = consumer, edge = provider) -----------------------------------------
 IDS_EDGE_HOST = _env("IDS_EDGE_HOST", "127.0.0.1")

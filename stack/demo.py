@@ -11,12 +11,10 @@ from urllib.parse import quote
 
 import requests
 
+from project_template import config as template
 from stack.airflow_api import AirflowAPI, AirflowAPIError
-from stack.settings import REPO_ROOT, Settings, load_settings
+from stack.settings import Settings, load_settings
 
-DAG_ID = "project_template"
-EXAMPLE_CSV = REPO_ROOT / "project_template" / "Data" / "example_data" / "diabetes.csv"
-TARGET_COLUMN = "disease_progression"
 LOG_TAIL_LINES = 40
 FAILED_STATES = {"failed", "upstream_failed"}
 
@@ -30,11 +28,11 @@ def print_state(ti: dict, out: Callable[[str], None] = print) -> None:
     out(f"  {task_label(ti):<28} {ti.get('state') or 'none'}")
 
 
-def example_row(path: Path = EXAMPLE_CSV) -> dict:
-    """The first row of the example data, features only, as `dataframe_split`."""
+def example_row(path: Path = template.LOCAL_DATA_FILE) -> dict:
+    """The first row of the template's example data, features only, as `dataframe_split`."""
     with path.open(newline="") as handle:
-        row = next(csv.DictReader(handle, delimiter=";"))
-    row.pop(TARGET_COLUMN)
+        row = next(csv.DictReader(handle, delimiter=template.DATA.delimiter))
+    row.pop(template.TARGET_COLUMN)
     return {"dataframe_split": {"columns": list(row), "data": [[float(v) for v in row.values()]]}}
 
 
@@ -72,7 +70,8 @@ def mlflow_links(settings: Settings, experiment: str, model: str) -> list[str]:
     return links
 
 
-def run_demo(settings: Settings, api: AirflowAPI, dag_id: str = DAG_ID, conf: dict | None = None,
+def run_demo(settings: Settings, api: AirflowAPI, dag_id: str = template.DAG_ID,
+             conf: dict | None = None,
              timeout: float = 900, out: Callable[[str], None] = print) -> int:
     """Trigger `dag_id`, follow it, and report; return the process exit code."""
     api.wait_for_dag(dag_id, timeout=120)
@@ -89,8 +88,7 @@ def run_demo(settings: Settings, api: AirflowAPI, dag_id: str = DAG_ID, conf: di
         return 1
 
     out(f"\nRun {run_id} succeeded.\nAirflow run:       {run_link}")
-    for line in mlflow_links(settings, settings.get("EXPERIMENT_NAME"),
-                             settings.get("REGISTERED_MODEL_NAME")):
+    for line in mlflow_links(settings, template.EXPERIMENT_NAME, template.REGISTERED_MODEL_NAME):
         out(line)
     body = example_row()
     response = requests.post(f"{settings.model_server_url}/invocations", json=body, timeout=30)
@@ -104,7 +102,7 @@ def run_demo(settings: Settings, api: AirflowAPI, dag_id: str = DAG_ID, conf: di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dag-id", default=DAG_ID)
+    parser.add_argument("--dag-id", default=template.DAG_ID)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the run")
     args = parser.parse_args(argv)
     settings = load_settings()

@@ -1,1 +1,1 @@
-"""Serve the current champion of a registered MLflow model with MLflow's scoring protocol."""
+"""Serve the current champion of every registered MLflow model with MLflow's scoring protocol."""

@@ -1,4 +1,4 @@
-"""`python -m model_server`: serve REGISTERED_MODEL_NAME@MODEL_SERVER_ALIAS on MODEL_SERVER_PORT."""
+"""`python -m model_server`: serve every registered model's MODEL_SERVER_ALIAS on MODEL_SERVER_PORT."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import mlflow
 import uvicorn
 
 from .app import build_app
-from .champion import ChampionTracker
+from .catalog import ModelCatalog
 from .settings import ServerSettings
 
 
@@ -16,10 +16,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ServerSettings.from_env()
     mlflow.set_tracking_uri(settings.tracking_uri)
-    tracker = ChampionTracker(settings.model_name, settings.alias)
-    app = build_app(tracker, settings.poll_seconds)
+    catalog = ModelCatalog(settings.model_name, settings.alias)
+    app = build_app(catalog, settings.poll_seconds)
     logging.getLogger(__name__).info(
-        "serving %s@%s from %s on %s:%d (polling every %ss)", settings.model_name, settings.alias,
+        "serving every model's %s (%s at /invocations) from %s on %s:%d (polling every %ss)",
+        settings.alias, settings.model_name,
         settings.tracking_uri, settings.bind_host, settings.port, settings.poll_seconds)
     uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level="info")
 

@@ -1,4 +1,10 @@
-"""The HTTP front: health and control routes, and `/invocations` routed to the served model."""
+"""The HTTP front: health and control routes, and scoring routed to each model's served version.
+
+- `POST /invocations`: the default model (REGISTERED_MODEL_NAME, the template's).
+- `POST /models/<registered-model-name>/invocations`: that model's champion.
+Both speak MLflow's scoring protocol: each request goes to MLflow's own scoring app of the
+version served when it arrived.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +17,35 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from mlflow.version import VERSION as MLFLOW_VERSION
 
+from .catalog import ModelCatalog
 from .champion import ChampionTracker
 
-SCORING_PATHS = {"/invocations"}
+DEFAULT_SCORING_PATH = "/invocations"
+MODELS_PREFIX = "/models/"
 
 
 def _status(tracker: ChampionTracker) -> dict:
-    served = tracker.current
-    return {
-        "status": "ok",
-        "model_name": tracker.model_name,
-        "alias": tracker.alias,
-        "version": served.version if served else None,
-        "champion": served.describe() if served else None,
-        "last_error": tracker.last_error,
-    }
+    return {"status": "ok", **tracker.status()}
 
 
-def _control_app(tracker: ChampionTracker, poll_seconds: float) -> FastAPI:
+async def _refresh(tracker: ChampionTracker) -> JSONResponse:
+    """Load the alias's current version now; 200 once it serves, 502 if it cannot be loaded."""
+    try:
+        await asyncio.to_thread(tracker.refresh)
+    except Exception:
+        return JSONResponse(_status(tracker), status_code=502)
+    if tracker.current is None:
+        return JSONResponse({**_status(tracker), "error_code": "NO_CHAMPION"}, status_code=404)
+    return JSONResponse(_status(tracker))
+
+
+def _control_app(catalog: ModelCatalog, poll_seconds: float) -> FastAPI:
+    default = catalog.tracker(catalog.default_name)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         stop = threading.Event()
-        follower = threading.Thread(target=tracker.follow, args=(poll_seconds, stop),
+        follower = threading.Thread(target=catalog.follow, args=(poll_seconds, stop),
                                     name="champion-follower", daemon=True)
         follower.start()
         yield
@@ -44,7 +57,7 @@ def _control_app(tracker: ChampionTracker, poll_seconds: float) -> FastAPI:
     @app.get("/ping")
     @app.get("/health")
     async def health() -> dict:
-        return _status(tracker)
+        return _status(default)
 
     @app.get("/version")
     async def version() -> Response:
@@ -53,44 +66,76 @@ def _control_app(tracker: ChampionTracker, poll_seconds: float) -> FastAPI:
 
     @app.get("/champion")
     async def champion() -> dict:
-        return _status(tracker)
+        return _status(default)
+
+    @app.get("/models")
+    async def models() -> dict:
+        """Every model the server follows, with the version it serves (null: none yet)."""
+        return {"default": catalog.default_name, "alias": catalog.alias,
+                "models": [tracker.status() for tracker in catalog.trackers()]}
 
     @app.post("/reload")
     async def reload() -> JSONResponse:
-        """Pick up the alias's current version now (the deploy task calls this)."""
-        try:
-            await asyncio.to_thread(tracker.refresh)
-        except Exception:
-            return JSONResponse(_status(tracker), status_code=502)
-        return JSONResponse(_status(tracker))
+        """Pick up the default model's current version now."""
+        return await _refresh(default)
+
+    @app.post("/models/{name:path}/reload")
+    async def reload_model(name: str) -> JSONResponse:
+        """Serve `name`'s champion now (the deploy task calls this); 404 if it has none."""
+        response = await _refresh(catalog.tracker(name))
+        if response.status_code == 404:
+            catalog.forget_if_unserved(name)
+        return response
 
     return app
 
 
-def build_app(tracker: ChampionTracker, poll_seconds: float):
-    """An ASGI app: scoring requests go to the served model's MLflow app, the rest to control."""
-    control = _control_app(tracker, poll_seconds)
+async def _json_error(send, status: int, body: dict) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
 
-    async def no_champion(send) -> None:
-        body = json.dumps({
-            "error_code": "NO_CHAMPION",
-            "message": f"no version of registered model {tracker.model_name!r} has the alias "
-                       f"{tracker.alias!r} yet; run the project's DAG to train and promote one",
-            "last_error": tracker.last_error,
-        }).encode()
-        await send({"type": "http.response.start", "status": 503,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+
+def _scored_model(path: str) -> str | None:
+    """The model name of a scoring path (`/models/<name>/invocations`), else None."""
+    if path.startswith(MODELS_PREFIX) and path.endswith(DEFAULT_SCORING_PATH):
+        name = path[len(MODELS_PREFIX):-len(DEFAULT_SCORING_PATH)]
+        return name or None
+    return None
+
+
+def build_app(catalog: ModelCatalog, poll_seconds: float):
+    """An ASGI app: scoring requests go to the served model's MLflow app, the rest to control."""
+    control = _control_app(catalog, poll_seconds)
 
     async def app(scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"] in SCORING_PATHS:
-            served = tracker.current  # read once: this request keeps this model to the end
-            if served is None:
-                await no_champion(send)
-            else:
-                await served.app(scope, receive, send)
+        if scope["type"] != "http":
+            await control(scope, receive, send)
             return
-        await control(scope, receive, send)
+        path = scope["path"]
+        name = catalog.default_name if path == DEFAULT_SCORING_PATH else _scored_model(path)
+        if name is None:
+            await control(scope, receive, send)
+            return
+        tracker = catalog.known(name)
+        if tracker is None:
+            await _json_error(send, 404, {
+                "error_code": "MODEL_NOT_SERVED",
+                "message": f"no registered model {name!r} holds the alias {catalog.alias!r}; "
+                           f"served: {[t.model_name for t in catalog.trackers() if t.current]}"})
+            return
+        served = tracker.current  # read once: this request keeps this model to the end
+        if served is None:
+            await _json_error(send, 503, {
+                "error_code": "NO_CHAMPION",
+                "message": f"no version of registered model {name!r} has the alias "
+                           f"{catalog.alias!r} yet; run the project's DAG to train and promote one",
+                "last_error": tracker.last_error})
+            return
+        # MLflow's scoring app knows one route; every model's requests take it.
+        scope = {**scope, "path": DEFAULT_SCORING_PATH, "raw_path": DEFAULT_SCORING_PATH.encode()}
+        await served.app(scope, receive, send)
 
     return app

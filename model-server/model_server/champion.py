@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -34,7 +33,7 @@ class ServedModel:
                 "run_id": self.run_id, "loaded_at": self.loaded_at}
 
 
-def _load_scoring_app(model_uri: str) -> Any:
+def load_scoring_app(model_uri: str) -> Any:
     return scoring_server.init(mlflow.pyfunc.load_model(model_uri))
 
 
@@ -46,7 +45,7 @@ class ChampionTracker:
     """
 
     def __init__(self, model_name: str, alias: str,
-                 load: Callable[[str], Any] = _load_scoring_app) -> None:
+                 load: Callable[[str], Any] = load_scoring_app) -> None:
         self.model_name = model_name
         self.alias = alias
         self._load = load
@@ -90,12 +89,9 @@ class ChampionTracker:
                 raise
             return self._current
 
-    def follow(self, poll_seconds: float, stop: threading.Event) -> None:
-        """Refresh now and then every `poll_seconds` until `stop` is set; never raises."""
-        while not stop.is_set():
-            # Failures are logged in refresh; the served model stays as it was.
-            with contextlib.suppress(Exception):
-                self.refresh()
-            if poll_seconds <= 0:
-                return
-            stop.wait(poll_seconds)
+    def status(self) -> dict:
+        served = self._current
+        return {"model_name": self.model_name, "alias": self.alias,
+                "version": served.version if served else None,
+                "champion": served.describe() if served else None,
+                "last_error": self.last_error}

@@ -4,16 +4,16 @@
 Reads the project's dataset, trains every candidate model, and promotes the best one to the
 registry's `champion` alias only when it beats the current champion on held-out data.
 
-1. **read_data**: fetch the dataset (IDS, a local file or S3), validate it, keep an immutable copy
-   as an MLflow artifact of this run's pipeline run.
+1. **read_data**: fetch the dataset (IDS, a local file or S3), check it against the project's
+   schema, keep an immutable copy as an MLflow artifact of this run's pipeline run.
 2. **data_processing**: seeded train/validation/test split, each part stored as its own copy.
 3. **candidate_models**: the candidates this run trains (param `candidate_models`).
 4. **model_training**: one mapped task per candidate; logs params, metrics, the model and its
    training data to MLflow.
-5. **select_best_model**: the best candidate by `metric_bm` (`max` or `min`).
+5. **select_best_model**: the best candidate by `metric_bm` (each metric knows which way is better).
 6. **register_and_promote**: registers it; it becomes `champion` only if strictly better than
    the current champion on the test split, else `challenger`. Both scores are version tags.
-7. **deploy**: the model server serves the champion.
+7. **deploy**: the model server serves the champion at `/models/<registered model>/invocations`.
 8. **register_experiment**: offers the experiment in the IDS cloud catalog.
 
 Only one run is active at a time (`max_active_runs=1`), so two runs never promote at once.
@@ -59,10 +59,12 @@ def import_project(project_dir: Path) -> ModuleType:
 
 PROJECT = import_project(Path(__file__).absolute().parent.parent).__name__
 config = importlib.import_module(f"{PROJECT}.config")
+metrics = importlib.import_module(f"{PROJECT}.mlops_platform.metrics")
 
 
 def project_module(name: str) -> ModuleType:
-    """A step module of this project. Tasks import them when they run, so parsing stays light."""
+    """A module of this project (`Models.candidates`, `mlops_platform.training`). Tasks import
+    them when they run, so parsing stays light."""
     # skops, which saves and loads the models, looks for scipy's functions in every loaded module
     # when it is first imported. In a task process that touches each of Airflow's deprecated-import
     # shims, and each one warns: over a thousand log lines and seconds per task, for nothing. Only
@@ -82,13 +84,14 @@ def fail_without_retry(error: Exception) -> AirflowFailException:
 
 @dag(
     dag_id=config.DAG_ID,
-    description=f"MLOps lifecycle of {config.EXPERIMENT_NAME}: data to a served champion",
+    description=f"MLOps lifecycle of {config.EXPERIMENT_NAME} ({config.TASK}): data to a served "
+                f"champion",
     doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    tags=["mlops", "mlflow", "ids", config.EXPERIMENT_NAME],
+    tags=["mlops", "mlflow", "ids", config.TASK, config.EXPERIMENT_NAME],
     default_args={
         "retries": config.TASK_RETRIES,
         "retry_delay": timedelta(seconds=config.TASK_RETRY_DELAY_SECONDS),
@@ -102,7 +105,7 @@ def fail_without_retry(error: Exception) -> AirflowFailException:
         "data_location": Param(
             "", type="string", title="Data location",
             description="IDS resource title, file path or s3://bucket/key. Empty: the project's "
-                        "default for the chosen source (config.py)."),
+                        "default for the chosen source (project.toml)."),
         "candidate_models": Param(
             list(config.CANDIDATE_MODELS), type="array", title="Candidate models",
             items={"type": "string", "enum": list(config.CANDIDATE_MODELS)},
@@ -110,30 +113,29 @@ def fail_without_retry(error: Exception) -> AirflowFailException:
             description="The models to train, one mapped model_training task each."),
         "metric_bm": Param(
             config.METRIC_BM, type="string", title="Selection metric",
-            enum=["r2_validation", "rmse_validation", "mae_validation"],
-            description="Validation metric that picks the best candidate; promotion compares the "
-                        "same measure on the test split."),
-        "metric_bm_type": Param(
-            config.METRIC_BM_TYPE, type="string", enum=["max", "min"], title="Better is",
-            description="max for r2, min for rmse and mae."),
+            enum=metrics.selectable_metrics(config.TASK),
+            description=f"Validation metric ({config.TASK}) that picks the best candidate; "
+                        f"promotion compares the same measure on the test split. Each knows "
+                        f"whether bigger is better."),
     },
 )
 def mlops_lifecycle():
     @task
     def read_data() -> dict:
-        steps = project_module("Data.read_data")
-        validation = project_module("Process.validation")
+        sources = project_module("Data.read_data")
+        steps = project_module("mlops_platform.ingest")
+        schema = project_module("mlops_platform.schema")
         context = get_current_context()
         params = context["params"]
         try:
-            source = steps.resolve_data_source(params["data_source"], params["data_location"])
+            source = sources.resolve_data_source(params["data_source"], params["data_location"])
             return steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"])
-        except validation.DataValidationError as error:
+        except schema.DataValidationError as error:
             raise fail_without_retry(error) from error
 
     @task
     def data_processing(data: dict) -> dict[str, str]:
-        steps = project_module("Process.data_processing")
+        steps = project_module("mlops_platform.splitting")
         return steps.data_processing(data["data_uri"], data["pipeline_run_id"])
 
     @task
@@ -148,29 +150,28 @@ def mlops_lifecycle():
     # against 25 s two at a time (a task is mostly imports and calls to MLflow, not fitting).
     @task(max_active_tis_per_dagrun=3)
     def model_training(candidate: dict, data: dict, splits: dict[str, str]) -> dict:
-        steps = project_module("Models.train_model")
+        steps = project_module("mlops_platform.training")
         return steps.train_candidate(candidate, splits, config.EXPERIMENT_NAME,
                                      data["pipeline_run_id"], get_current_context()["run_id"],
                                      data["data_version"])
 
     @task
     def select_best_model(trained: list[dict]) -> dict:
-        steps = project_module("Deployment.select_best_model")
-        params = get_current_context()["params"]
+        steps = project_module("mlops_platform.selection")
         return steps.select_best_model([model["run_id"] for model in trained],
-                                       params["metric_bm"], params["metric_bm_type"])
+                                       get_current_context()["params"]["metric_bm"])
 
     @task
     def register_and_promote(best: dict, splits: dict[str, str]) -> dict:
-        steps = project_module("Deployment.promote_model")
-        params = get_current_context()["params"]
+        steps = project_module("mlops_platform.promotion")
         return steps.register_and_promote(
-            best, config.REGISTERED_MODEL_NAME, splits["test"], params["metric_bm"],
-            params["metric_bm_type"], config.CHAMPION_ALIAS, config.CHALLENGER_ALIAS)
+            best, config.REGISTERED_MODEL_NAME, splits["test"],
+            get_current_context()["params"]["metric_bm"], config.CHAMPION_ALIAS,
+            config.CHALLENGER_ALIAS)
 
     @task
     def deploy(decision: dict) -> dict:
-        steps = project_module("Deployment.deploy_model")
+        steps = project_module("mlops_platform.deployment")
         return steps.deploy(config.MODEL_SERVER_URL, decision["model_name"],
                             config.CHAMPION_ALIAS, config.DEPLOY_TIMEOUT_SECONDS)
 

@@ -1,1 +1,1 @@
-"""Reading data: fetch the raw file from IDS, a local path or S3, and keep immutable copies."""
+"""Reading data: fetch the raw dataset from IDS, a local path or S3."""

@@ -1,4 +1,8 @@
-"""The `read_data` step: fetch the dataset, validate it, and store an immutable copy."""
+"""Where the dataset comes from: the IDS edge, a local file or S3, as the bytes the source holds.
+
+The platform's `read_data` step (mlops_platform/ingest.py) calls `fetch_raw_data`, then checks the
+bytes against the schema in project.toml and keeps an immutable copy.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from mlflow.tracking import MlflowClient
-
 from .. import config
-from ..Models.tracking import start_pipeline_run
-from ..Process.validation import parse_and_validate
-from .dataset_store import data_version, store_bytes
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +33,14 @@ class DataSource:
 
 def resolve_data_source(kind: str | None = None, location: str | None = None) -> DataSource:
     """The source to read, from explicit values (DAG params) or else the project's config."""
-    kind = (kind or config.DATA_SOURCE).strip().lower()
-    defaults = {"ids": config.IDS_RESOURCE_TITLE, "local": config.LOCAL_DATA_PATH,
-                "s3": config.S3_DATA_URI}
+    kind = (kind or config.DATA.source).strip().lower()
+    defaults = {"ids": config.DATA.ids_title, "local": config.DATA.local_path,
+                "s3": config.DATA.s3_uri}
     if kind not in defaults:
         raise DataSourceError(f"unknown data source {kind!r}: use one of {', '.join(DATA_SOURCES)}")
     location = (location or defaults[kind]).strip()
     if not location:
-        raise DataSourceError(f"data source {kind!r} needs a location (set S3_DATA_URI or the "
+        raise DataSourceError(f"data source {kind!r} needs a location ([data] s3_uri in project.toml or the "
                               f"DAG param data_location)")
     return DataSource(kind, location)
 
@@ -90,23 +89,3 @@ def fetch_raw_data(source: DataSource) -> bytes:
                               f"{type(error).__name__}: {error}") from error
     log.info("fetched %d bytes from %s", len(raw), source)
     return raw
-
-
-def read_data(source: DataSource, experiment_name: str, dag_run_id: str) -> dict:
-    """Fetch and validate the dataset, then keep it as an artifact of a new pipeline run.
-
-    Returns references only: the pipeline run id, the data's artifact URI and its version.
-    Validation comes first, so a bad file never gets a pipeline run or reaches training.
-    """
-    raw = fetch_raw_data(source)
-    frame = parse_and_validate(raw)
-    version = data_version(raw)
-    run_id = start_pipeline_run(experiment_name, dag_run_id, tags={
-        "data_source": str(source), "data_version": version, "data_rows": str(len(frame)),
-    })
-    uri = store_bytes(raw, run_id, "data", "raw.csv")
-    # Ended now rather than left RUNNING if a later task fails; later steps still add their
-    # artifacts (the splits) and nest their runs under it.
-    MlflowClient().set_terminated(run_id)
-    log.info("stored %d validated rows (version %s) at %s", len(frame), version[:12], uri)
-    return {"pipeline_run_id": run_id, "data_uri": uri, "data_version": version}

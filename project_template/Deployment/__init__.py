@@ -1,1 +1,2 @@
-"""Deployment: select the best run, register and promote it, deploy the champion, register in IDS."""
+"""Deployment: offer the experiment in the IDS catalog (selection, promotion and serving are the
+platform's: mlops_platform/selection.py, promotion.py, deployment.py)."""

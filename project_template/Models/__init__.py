@@ -1,1 +1,1 @@
-"""Models: the candidate estimators, their metrics, and training with MLflow tracking."""
+"""Models: the candidate estimators and how each is fitted (metrics and logging are the platform's)."""

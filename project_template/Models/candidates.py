@@ -27,14 +27,18 @@ def resolve_candidates(names: Iterable[str] | None = None,
 
 
 def build_estimator(candidate: dict) -> BaseEstimator:
-    """A fresh, unfitted estimator for `candidate` ({"name", "estimator", "params"})."""
+    """A fresh, unfitted estimator for `candidate` ({"name", "estimator", "params"}).
+
+    Any scikit-learn-compatible class (fit/predict, get_params), named by its dotted path in
+    project.toml: scikit-learn's own, a Pipeline, or one of this project's modules.
+    """
     dotted = candidate["estimator"]
-    # Only scikit-learn classes: the name comes from config, but it is still a dynamic import.
-    if not dotted.startswith("sklearn."):
-        raise CandidateError(f"{candidate['name']}: estimator {dotted!r} is not a scikit-learn class")
     module_name, _, class_name = dotted.rpartition(".")
     try:
         estimator_class = getattr(importlib.import_module(module_name), class_name)
-        return estimator_class(**candidate.get("params", {}))
-    except (ImportError, AttributeError, TypeError) as error:
+        estimator = estimator_class(**candidate.get("params", {}))
+    except (ImportError, AttributeError, TypeError, ValueError) as error:
         raise CandidateError(f"{candidate['name']}: cannot build {dotted}: {error}") from error
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+        raise CandidateError(f"{candidate['name']}: {dotted} has no fit/predict: not an estimator")
+    return estimator

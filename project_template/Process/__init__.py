@@ -1,1 +1,1 @@
-"""Processing: validate a dataset, split it, and build the feature pipeline."""
+"""Processing: the split and the feature steps (the schema itself is in project.toml)."""

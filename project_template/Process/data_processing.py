@@ -1,34 +1,30 @@
-"""The `data_processing` step: split the stored dataset and store each part as its own copy."""
+"""The `data_processing` step: split the validated dataset into train, validation and test."""
 
 from __future__ import annotations
 
-import logging
+import pandas as pd
+from sklearn.model_selection import train_test_split
 
-from mlflow.entities import DatasetInput, InputTag
-from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-
-from ..Data.dataset_store import as_stored, load_frame, store_frame, stored_dataset
-from .features import split_dataset
-from .validation import validate_frame
-
-log = logging.getLogger(__name__)
+from .. import config
 
 
-def data_processing(data_uri: str, pipeline_run_id: str) -> dict[str, str]:
-    """Split the dataset at `data_uri`; return the artifact URI of each part by name."""
-    # Validate again: the stored copy is what training uses, whatever produced it.
-    frame = validate_frame(load_frame(data_uri))
-    uris, inputs = {}, []
-    for name, part in split_dataset(frame).items():
-        uris[name] = store_frame(part, pipeline_run_id, "splits", f"{name}.csv")
-        dataset = stored_dataset(as_stored(part), uris[name], name)
-        inputs.append(DatasetInput(dataset._to_mlflow_entity(),
-                                   [InputTag(MLFLOW_DATASET_CONTEXT, "split")]))
-        log.info("%s: %d rows at %s", name, len(part), uris[name])
-    # The splits are registered here, once, as the pipeline run's inputs. The candidates, which
-    # train side by side and log the same splits, then find them registered: the tracking server
-    # adds a dataset it has not seen with a check-then-insert, and candidates adding the same new
-    # one at the same moment collide (one of them failed its first try that way).
-    MlflowClient().log_inputs(pipeline_run_id, inputs)
-    return uris
+def split_dataset(
+    frame: pd.DataFrame,
+    validation_fraction: float = config.VALIDATION_FRACTION,
+    test_fraction: float = config.TEST_FRACTION,
+    seed: int = config.RANDOM_SEED,
+) -> dict[str, pd.DataFrame]:
+    """Split rows into train, validation and test; the same data and seed give the same split.
+
+    A classification split is stratified by the target, so every part holds every class in the
+    same proportions (its metrics, ROC AUC above all, need them).
+    """
+    def stratify(part: pd.DataFrame) -> pd.Series | None:
+        return part[config.TARGET_COLUMN] if config.TASK == "classification" else None
+
+    rest, test = train_test_split(frame, test_size=test_fraction, random_state=seed,
+                                  stratify=stratify(frame))
+    validation, train = train_test_split(
+        rest, train_size=validation_fraction / (1 - test_fraction), random_state=seed,
+        stratify=stratify(rest))
+    return {"train": train, "validation": validation, "test": test}

@@ -25,9 +25,9 @@ def mlflow_api(live_stack: LiveStack):
     return mlflow_client(live_stack.settings)
 
 
-def assert_succeeded(api: AirflowAPI, run: DagRun) -> None:
+def assert_succeeded(api: AirflowAPI, run: DagRun, dag_id: str = DAG_ID) -> None:
     if run.state != "success":
-        logs = "\n".join(failed_task_logs(api, DAG_ID, run.run_id))
+        logs = "\n".join(failed_task_logs(api, dag_id, run.run_id))
         raise AssertionError(f"run {run.run_id} ended {run.state}:\n{describe(run)}\n{logs}")
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import itertools
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -12,9 +15,14 @@ from datetime import UTC, datetime
 
 import requests
 
+from project_template import config as TEMPLATE
 from stack.airflow_api import AirflowAPI
-from stack.demo import DAG_ID, EXAMPLE_CSV, TARGET_COLUMN
-from stack.settings import Settings
+from stack.settings import REPO_ROOT, Settings
+
+# The template's identity, from its description (project.toml via its config).
+DAG_ID = TEMPLATE.DAG_ID
+EXAMPLE_CSV = TEMPLATE.LOCAL_DATA_FILE
+TARGET_COLUMN = TEMPLATE.TARGET_COLUMN
 
 RUN_TIMEOUT = 600  # seconds for one DAG run, retries included; a healthy run takes 1-3 minutes
 CHAMPION = "champion"
@@ -49,19 +57,41 @@ class DagRun:
         return ti
 
 
-def dag_params(api: AirflowAPI) -> dict[str, dict]:
+def dag_params(api: AirflowAPI, dag_id: str = DAG_ID) -> dict[str, dict]:
     """The DAG's params (value and JSON schema) as the API publishes them."""
-    return api.request("GET", f"dags/{DAG_ID}/details").json()["params"]
+    return api.request("GET", f"dags/{dag_id}/details").json()["params"]
 
 
 def run_dag(api: AirflowAPI, conf: dict | None = None,
-            on_change: Callable[[dict], None] | None = None) -> DagRun:
-    """Trigger the example DAG, wait until the run ends, return it with its task instances."""
-    api.wait_for_dag(DAG_ID, timeout=120)
-    api.unpause(DAG_ID)
-    run_id = api.trigger(DAG_ID, conf=conf)
-    run = api.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT, on_change=on_change)
-    return DagRun(run_id, conf or {}, run["state"], api.task_instances(DAG_ID, run_id))
+            on_change: Callable[[dict], None] | None = None, dag_id: str = DAG_ID) -> DagRun:
+    """Trigger a project's DAG (the template's), wait until the run ends, return it."""
+    api.wait_for_dag(dag_id, timeout=180)
+    api.unpause(dag_id)
+    run_id = api.trigger(dag_id, conf=conf)
+    run = api.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT, on_change=on_change)
+    return DagRun(run_id, conf or {}, run["state"], api.task_instances(dag_id, run_id))
+
+
+CLASSIFICATION_PROJECT = "wine-live"
+
+
+def classification_project(stack, api: AirflowAPI):
+    """The config module of the classification project that `make new-project NAME=wine-live
+    TASK=classification` makes in the stack's projects folder (made on first use)."""
+    projects_dir = stack.settings.projects_dir
+    folder = projects_dir / CLASSIFICATION_PROJECT.replace("-", "_")
+    if not folder.exists():
+        created = subprocess.run(
+            [sys.executable, "-m", "stack.new_project", "--env-file", str(stack.env_file),
+             "--task", "classification", CLASSIFICATION_PROJECT], cwd=REPO_ROOT,
+            capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stdout + created.stderr
+        assert "data:             ids" in created.stdout, created.stdout
+    if str(projects_dir) not in sys.path:
+        sys.path.append(str(projects_dir))
+    config = importlib.import_module(f"{folder.name}.config")
+    api.wait_for_dag(config.DAG_ID, timeout=180)
+    return config
 
 
 def describe(run: DagRun) -> str:
@@ -83,9 +113,10 @@ def mlflow_client(settings: Settings):
     return MlflowClient(tracking_uri=settings.mlflow_url, registry_uri=settings.mlflow_url)
 
 
-def candidate_runs(client, settings: Settings, dag_run_id: str) -> list:
+def candidate_runs(client, settings: Settings, dag_run_id: str,
+                   experiment_name: str = TEMPLATE.EXPERIMENT_NAME) -> list:
     """The MLflow runs of one DAG run's candidates (its pipeline run has no `candidate` tag)."""
-    experiment = client.get_experiment_by_name(settings.get("EXPERIMENT_NAME"))
+    experiment = client.get_experiment_by_name(experiment_name)
     runs = client.search_runs([experiment.experiment_id],
                               filter_string=f"tags.`airflow.dag_run_id` = '{dag_run_id}'")
     return [run for run in runs if "candidate" in run.data.tags]
@@ -167,23 +198,42 @@ def set_cloud_faults(settings: Settings, faults: dict) -> None:
 # -- serving --------------------------------------------------------------------------------------
 
 
-def example_rows(count: int = 5) -> dict:
-    """The first rows of the example data, features only, as `dataframe_split`."""
-    with EXAMPLE_CSV.open(newline="") as handle:
-        rows = list(itertools.islice(csv.DictReader(handle, delimiter=";"), count))
-    columns = [name for name in rows[0] if name != TARGET_COLUMN]
-    return {"dataframe_split": {"columns": columns,
-                                "data": [[float(row[c]) for c in columns] for row in rows]}}
+def example_rows(count: int = 5, project=TEMPLATE) -> dict:
+    """The first rows of a project's example data, features only, as `dataframe_split`; numbers
+    as numbers, categories as text."""
+    with project.LOCAL_DATA_FILE.open(newline="") as handle:
+        rows = list(itertools.islice(csv.DictReader(handle, delimiter=project.DATA.delimiter),
+                                     count))
+    numeric = set(project.SCHEMA.features_of_type("numeric"))
+    columns = list(project.FEATURE_COLUMNS)
+    return {"dataframe_split": {"columns": columns, "data": [
+        [float(row[c]) if c in numeric else row[c] for c in columns] for row in rows]}}
 
 
-def served(settings: Settings, body: dict) -> list[float]:
-    response = requests.post(f"{settings.model_server_url}/invocations", json=body, timeout=60)
-    assert response.status_code == 200, f"/invocations: {response.status_code} {response.text}"
-    return [float(p) for p in response.json()["predictions"]]
+def endpoint(settings: Settings, model: str | None = None) -> str:
+    """`/invocations` (the template's model), or `/models/<model>/invocations`."""
+    path = "/invocations" if model is None else f"/models/{model}/invocations"
+    return settings.model_server_url + path
 
 
-def served_version(settings: Settings) -> str | None:
-    version = requests.get(f"{settings.model_server_url}/champion", timeout=10).json()["version"]
+def served_raw(settings: Settings, body: dict, model: str | None = None) -> list:
+    response = requests.post(endpoint(settings, model), json=body, timeout=60)
+    assert response.status_code == 200, f"{endpoint(settings, model)}: {response.status_code} " \
+                                        f"{response.text}"
+    return response.json()["predictions"]
+
+
+def served(settings: Settings, body: dict, model: str | None = None) -> list[float]:
+    return [float(p) for p in served_raw(settings, body, model)]
+
+
+def served_version(settings: Settings, model: str | None = None) -> str | None:
+    """The version the model server serves of `model` (default: the template's)."""
+    if model is None:
+        version = requests.get(f"{settings.model_server_url}/champion", timeout=10).json()["version"]
+    else:
+        listed = requests.get(f"{settings.model_server_url}/models", timeout=10).json()["models"]
+        version = {m["model_name"]: m["version"] for m in listed}.get(model)
     return None if version is None else str(version)
 
 
@@ -196,21 +246,32 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str,
         time.sleep(poll)
 
 
-def champion_predictions(settings: Settings, rows: int) -> list[float]:
+def champion_predictions(settings: Settings, rows: int, project=TEMPLATE) -> list:
     """Predictions of `models:/<name>@champion`, loaded with MLflow, for the first example rows."""
     import mlflow
     import pandas as pd
 
-    body = example_rows(rows)["dataframe_split"]
-    model_uri = f"models:/{settings.get('REGISTERED_MODEL_NAME')}@{CHAMPION}"
+    body = example_rows(rows, project)["dataframe_split"]
+    model_uri = f"models:/{project.REGISTERED_MODEL_NAME}@{CHAMPION}"
     frame = pd.DataFrame(body["data"], columns=body["columns"])
-    return [float(value) for value in mlflow.pyfunc.load_model(model_uri).predict(frame)]
+    return list(mlflow.pyfunc.load_model(model_uri).predict(frame))
 
 
-def assert_serves_champion(settings: Settings, champion: str, rows: int) -> None:
-    """The model server serves `champion` and predicts as `models:/<name>@champion` does."""
+def assert_serves_champion(settings: Settings, champion: str, rows: int,
+                           project=TEMPLATE) -> None:
+    """The model server serves `champion` at the project's endpoint (and the template's also at
+    `/invocations`), predicting as `models:/<name>@champion` does."""
     import pytest
 
-    wait_until(lambda: served_version(settings) == champion, 60,
-               f"the model server serving version {champion}")
-    assert served(settings, example_rows(rows)) == pytest.approx(champion_predictions(settings, rows))
+    name = project.REGISTERED_MODEL_NAME
+    wait_until(lambda: served_version(settings, name) == champion, 60,
+               f"the model server serving {name} version {champion}")
+    expected = champion_predictions(settings, rows, project)
+    body = example_rows(rows, project)
+    if project.TASK == "regression":
+        assert served(settings, body, name) == pytest.approx([float(p) for p in expected])
+    else:
+        assert served_raw(settings, body, name) == [str(p) for p in expected]
+    if project is TEMPLATE:
+        assert served_version(settings) == champion
+        assert served(settings, body) == pytest.approx([float(p) for p in expected])

@@ -16,6 +16,7 @@ from tests.conftest import LiveStack
 from tests.integration.platform_apis import (
     CHAMPION,
     DAG_ID,
+    TEMPLATE,
     DagRun,
     alias_version,
     assert_serves_champion,
@@ -65,10 +66,12 @@ def test_mlflow_has_one_run_per_candidate_with_the_templates_metrics(
 def test_champion_alias_points_at_the_best_version(
         api: AirflowAPI, first_run: DagRun, mlflow_api, live_stack: LiveStack) -> None:
     settings = live_stack.settings
-    name = settings.get("REGISTERED_MODEL_NAME")
+    name = TEMPLATE.REGISTERED_MODEL_NAME
     params = dag_params(api)
-    metric, better = params["metric_bm"]["value"], params["metric_bm_type"]["value"]
-    pick = max if better == "max" else min
+    from project_template.mlops_platform.metrics import measure_of
+
+    metric = params["metric_bm"]["value"]
+    pick = max if measure_of(TEMPLATE.TASK, metric).bigger_is_better else min
     runs = candidate_runs(mlflow_api, settings, first_run.run_id)
     best_run = pick(runs, key=lambda run: run.data.metrics[metric])
 
@@ -91,8 +94,7 @@ def test_the_champions_artifacts_are_in_the_bucket(mlflow_api, first_run: DagRun
                                                     live_stack: LiveStack) -> None:
     import mlflow
 
-    settings = live_stack.settings
-    version = mlflow_api.get_model_version_by_alias(settings.get("REGISTERED_MODEL_NAME"),
+    version = mlflow_api.get_model_version_by_alias(TEMPLATE.REGISTERED_MODEL_NAME,
                                                     CHAMPION)
     model = mlflow_api.get_logged_model(version.source.removeprefix("models:/"))
     listed = {PurePosixPath(info.path).name: info.file_size
@@ -108,7 +110,7 @@ def test_the_champions_artifacts_are_in_the_bucket(mlflow_api, first_run: DagRun
 
 def test_the_ids_cloud_catalog_offers_the_experiment(first_run: DagRun,
                                                      live_stack: LiveStack) -> None:
-    experiment = live_stack.settings.get("EXPERIMENT_NAME")
+    experiment = TEMPLATE.EXPERIMENT_NAME
     offered = offered_titles(live_stack.settings)
     assert experiment in offered, f"offered: {sorted(offered)}"
     artifacts = [instance["@id"] for representation in offered[experiment]["ids:representation"]
@@ -119,5 +121,20 @@ def test_the_ids_cloud_catalog_offers_the_experiment(first_run: DagRun,
 def test_served_predictions_equal_the_champion_loaded_with_mlflow(
         mlflow_api, first_run: DagRun, live_stack: LiveStack) -> None:
     settings = live_stack.settings
-    assert_serves_champion(settings, alias_version(mlflow_api, settings.get("REGISTERED_MODEL_NAME")),
+    assert_serves_champion(settings, alias_version(mlflow_api, TEMPLATE.REGISTERED_MODEL_NAME),
                            rows=5)
+
+
+def test_a_request_missing_a_column_gets_a_4xx_naming_it(first_run: DagRun,
+                                                         live_stack: LiveStack) -> None:
+    import requests
+
+    from tests.integration.platform_apis import endpoint, example_rows
+
+    body = example_rows(2)["dataframe_split"]
+    missing = {"dataframe_split": {"columns": body["columns"][1:],
+                                   "data": [row[1:] for row in body["data"]]}}
+    for model in (None, TEMPLATE.REGISTERED_MODEL_NAME):
+        response = requests.post(endpoint(live_stack.settings, model), json=missing, timeout=60)
+        assert 400 <= response.status_code < 500, response.text
+        assert body["columns"][0] in response.json()["message"]

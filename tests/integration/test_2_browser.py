@@ -13,7 +13,7 @@ import pytest
 from stack.airflow_api import AirflowAPI
 from tests.conftest import ARTIFACTS, LiveStack
 from tests.integration.browser import chromium, page_text, wait_for
-from tests.integration.platform_apis import CHAMPION, DAG_ID, DagRun, alias_version, candidate_runs
+from tests.integration.platform_apis import CHAMPION, DAG_ID, TEMPLATE, DagRun, alias_version, candidate_runs
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +59,10 @@ def test_airflow_ui_shows_the_dags_last_run_succeeded(api: AirflowAPI, first_run
 def test_mlflow_ui_shows_the_runs_and_the_champion_alias(mlflow_api, first_run: DagRun,
                                                          live_stack: LiveStack, browser) -> None:
     settings = live_stack.settings
-    experiment = mlflow_api.get_experiment_by_name(settings.get("EXPERIMENT_NAME"))
+    experiment = mlflow_api.get_experiment_by_name(TEMPLATE.EXPERIMENT_NAME)
     candidates = [run.info.run_name
                   for run in candidate_runs(mlflow_api, settings, first_run.run_id)]
-    name = settings.get("REGISTERED_MODEL_NAME")
+    name = TEMPLATE.REGISTERED_MODEL_NAME
     champion = alias_version(mlflow_api, name)
     driver = browser
     from selenium.webdriver.common.by import By

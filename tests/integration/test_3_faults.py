@@ -21,12 +21,14 @@ import pandas as pd
 import pytest
 
 from stack.airflow_api import AirflowAPI
-from stack.demo import EXAMPLE_CSV, TARGET_COLUMN
 from tests.conftest import LiveStack
 from tests.integration.conftest import assert_succeeded
 from tests.integration.platform_apis import (
     CHALLENGER,
     DAG_ID,
+    EXAMPLE_CSV,
+    TARGET_COLUMN,
+    TEMPLATE,
     DagRun,
     alias_version,
     candidate_runs,
@@ -54,7 +56,7 @@ def worse_dataset() -> bytes:
     the test rows stay true: the champion keeps its score there, while candidates that learned
     from shuffled targets predict noise.
     """
-    from project_template.Process.features import split_dataset
+    from project_template.Process.data_processing import split_dataset
 
     frame = pd.read_csv(EXAMPLE_CSV, sep=";")
     learned = ~frame.index.isin(split_dataset(frame)["test"].index)
@@ -80,10 +82,10 @@ class FaultyRun:
 def faulty_run(api: AirflowAPI, mlflow_api, first_run: DagRun,
                live_stack: LiveStack) -> FaultyRun:
     settings = live_stack.settings
-    title = f"{settings.get('EXPERIMENT_NAME')}-worse-{first_run.run_id[-6:]}"
+    title = f"{TEMPLATE.EXPERIMENT_NAME}-worse-{first_run.run_id[-6:]}"
     offer_on_edge(settings, title, worse_dataset())
     record = FaultyRun(DagRun("", {}, ""), alias_version(mlflow_api,
-                                                         settings.get("REGISTERED_MODEL_NAME")))
+                                                         TEMPLATE.REGISTERED_MODEL_NAME))
 
     def busy(run_id: str) -> bool:
         return any(ti["state"] in BUSY_STATES for ti in api.task_instances(DAG_ID, run_id))
@@ -158,7 +160,7 @@ def test_training_survived_the_mlflow_outage(faulty_run: FaultyRun, mlflow_api,
 def test_worse_candidates_leave_the_champion_where_it_was(
         api: AirflowAPI, faulty_run: FaultyRun, mlflow_api, live_stack: LiveStack) -> None:
     settings = live_stack.settings
-    name = settings.get("REGISTERED_MODEL_NAME")
+    name = TEMPLATE.REGISTERED_MODEL_NAME
     assert faulty_run.run.state == "success"
     run_ids = {run.info.run_id
                for run in candidate_runs(mlflow_api, settings, faulty_run.run.run_id)}
@@ -172,6 +174,8 @@ def test_worse_candidates_leave_the_champion_where_it_was(
     tags = registered.tags
     assert tags["compared_with_version"] == faulty_run.champion_before
     candidate, champion = float(tags[f"candidate_{measure}"]), float(tags[f"champion_{measure}"])
-    assert (candidate < champion if params["metric_bm_type"]["value"] == "max"
-            else candidate > champion), tags
+    from project_template.mlops_platform.metrics import measure_of
+
+    bigger_is_better = measure_of(TEMPLATE.TASK, params["metric_bm"]["value"]).bigger_is_better
+    assert (candidate < champion if bigger_is_better else candidate > champion), tags
     assert served_version(settings) == faulty_run.champion_before

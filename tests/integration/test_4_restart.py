@@ -20,6 +20,7 @@ from tests.conftest import LiveStack
 from tests.integration.platform_apis import (
     CHAMPION,
     DAG_ID,
+    TEMPLATE,
     DagRun,
     assert_serves_champion,
     bucket_objects,
@@ -36,8 +37,8 @@ PARTS = ("mlflow runs", "model versions", "aliases", "champion predictions", "bu
 def snapshot(api: AirflowAPI, mlflow_api, live_stack: LiveStack) -> dict[str, object]:
     """What a user would look for after a restart, read through each service's public API."""
     settings = live_stack.settings
-    experiment = mlflow_api.get_experiment_by_name(settings.get("EXPERIMENT_NAME"))
-    model = mlflow_api.get_registered_model(settings.get("REGISTERED_MODEL_NAME"))
+    experiment = mlflow_api.get_experiment_by_name(TEMPLATE.EXPERIMENT_NAME)
+    model = mlflow_api.get_registered_model(TEMPLATE.REGISTERED_MODEL_NAME)
     versions = mlflow_api.search_model_versions(f"name = '{model.name}'")
     return {
         "mlflow runs": {run.info.run_id: (run.info.status, run.data.metrics)

@@ -8,6 +8,7 @@ from stack.airflow_api import AirflowAPI
 from tests.conftest import LiveStack
 from tests.integration.platform_apis import (
     DAG_ID,
+    TEMPLATE,
     DagRun,
     alias_version,
     describe,
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 def test_a_lasting_ids_outage_fails_read_data_naming_the_connector_and_registers_nothing(
         api: AirflowAPI, mlflow_api, first_run: DagRun, live_stack: LiveStack) -> None:
     settings = live_stack.settings
-    name = settings.get("REGISTERED_MODEL_NAME")
+    name = TEMPLATE.REGISTERED_MODEL_NAME
     versions_before = set(model_versions(mlflow_api, name))
     champion_before = alias_version(mlflow_api, name)
 

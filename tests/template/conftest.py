@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tempfile
@@ -67,19 +68,50 @@ SMALL_FOREST = {"name": "small_forest", "estimator": "sklearn.ensemble.RandomFor
 
 
 def run_lifecycle(source, experiment: str, model_name: str, candidates: list[dict],
-                  dag_run_id: str = "manual__test") -> dict:
-    """The DAG's steps in the DAG's order, as plain calls (what each task does, minus Airflow)."""
-    from project_template.Data.read_data import read_data
-    from project_template.Deployment.promote_model import register_and_promote
-    from project_template.Deployment.select_best_model import select_best_model
-    from project_template.Models.train_model import train_candidate
-    from project_template.Process.data_processing import data_processing
+                  dag_run_id: str = "manual__test", project: str = "project_template",
+                  metric: str | None = None) -> dict:
+    """The DAG's steps in the DAG's order, as plain calls (what each task does, minus Airflow).
 
-    data = read_data(source, experiment, dag_run_id)
-    splits = data_processing(data["data_uri"], data["pipeline_run_id"])
-    trained = [train_candidate(candidate, splits, experiment, data["pipeline_run_id"],
-                               dag_run_id, data["data_version"]) for candidate in candidates]
-    best = select_best_model([model["run_id"] for model in trained], "r2_validation", "max")
-    decision = register_and_promote(best, model_name, splits["test"], "r2_validation", "max")
+    `project` is the package of the project to run (`wine_check`: the classification example);
+    `metric` defaults to the project's own selection metric.
+    """
+    def platform(name: str):
+        return importlib.import_module(f"{project}.mlops_platform.{name}")
+
+    metric = metric or importlib.import_module(f"{project}.config").METRIC_BM
+    data = platform("ingest").read_data(source, experiment, dag_run_id)
+    splits = platform("splitting").data_processing(data["data_uri"], data["pipeline_run_id"])
+    trained = [platform("training").train_candidate(candidate, splits, experiment,
+                                                    data["pipeline_run_id"], dag_run_id,
+                                                    data["data_version"])
+               for candidate in candidates]
+    best = platform("selection").select_best_model([model["run_id"] for model in trained], metric)
+    decision = platform("promotion").register_and_promote(best, model_name, splits["test"], metric)
     return {"data": data, "splits": splits, "trained": trained, "best": best,
             "decision": decision}
+
+
+@pytest.fixture(scope="session")
+def classification_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project made as `make new-project TASK=classification` makes it (the wine example).
+
+    Its folder's parent is put on sys.path, so it imports as the package `wine_check` beside
+    `project_template`, as the DAG file imports it.
+    """
+    from stack.new_project import create_project
+
+    folder = tmp_path_factory.mktemp("projects")
+    project = create_project("wine-check", folder, task="classification")
+    sys.path.append(str(folder))
+    return project
+
+
+# Every project's DAG: the template's, and the classification example's.
+PROJECTS = ("project_template", "wine_check")
+
+
+@pytest.fixture(params=PROJECTS)
+def project_dir(request: pytest.FixtureRequest) -> Path:
+    if request.param == "project_template":
+        return TEMPLATE_DIR
+    return request.getfixturevalue("classification_project")

@@ -1,4 +1,5 @@
-"""The template's DAG loads, carries docs, tags and retries, and wires the expected task graph."""
+"""Every project's DAG (the regression template's, the classification example's) loads, carries
+docs, tags and retries, and wires the same task graph and params form."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import importlib
 from datetime import timedelta
 
 import pytest
-from conftest import TEMPLATE_DIR
 
 EXPECTED_UPSTREAM = {
     "read_data": set(),
@@ -20,35 +20,49 @@ EXPECTED_UPSTREAM = {
 }
 
 
-@pytest.fixture(scope="module")
-def dagbag():
+_DAGBAGS: dict = {}
+
+
+@pytest.fixture
+def dagbag(project_dir):
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(TEMPLATE_DIR), safe_mode=True)
+    if project_dir not in _DAGBAGS:
+        _DAGBAGS[project_dir] = DagBag(dag_folder=str(project_dir), safe_mode=True)
+    return _DAGBAGS[project_dir]
 
 
-def test_the_folder_yields_one_dag_and_no_import_errors(dagbag):
+@pytest.fixture
+def config(project_dir):
+    return importlib.import_module(f"{project_dir.name}.config")
+
+
+@pytest.fixture
+def dag(dagbag, config):
+    return dagbag.dags[config.DAG_ID]
+
+
+def test_the_folder_yields_one_dag_and_no_import_errors(dagbag, project_dir):
     assert dagbag.import_errors == {}
-    assert list(dagbag.dags) == ["project_template"]
+    assert list(dagbag.dags) == [project_dir.name]
     # .airflowignore keeps the package modules out of DAG parsing: only the DAG file is parsed.
     assert [stat.file for stat in dagbag.dagbag_stats] == ["DAG/dag_template.py"]
 
 
-def test_every_module_of_the_template_imports():
+def test_every_module_of_the_project_imports(project_dir):
     modules = sorted(
-        ".".join(path.relative_to(TEMPLATE_DIR.parent).with_suffix("").parts)
-        for path in TEMPLATE_DIR.rglob("*.py")
+        ".".join(path.relative_to(project_dir.parent).with_suffix("").parts)
+        for path in project_dir.rglob("*.py")
         if path.stem != "__init__"
     )
-    assert "project_template.DAG.dag_template" in modules
+    assert f"{project_dir.name}.DAG.dag_template" in modules
     for module in modules:
         importlib.import_module(module)
 
 
-def test_dag_has_docs_tags_retries_and_one_active_run(dagbag):
-    dag = dagbag.dags["project_template"]
+def test_dag_has_docs_tags_retries_and_one_active_run(dag, config):
     assert dag.doc_md and "register_and_promote" in dag.doc_md
-    assert "mlops" in dag.tags
+    assert {"mlops", config.TASK, config.EXPERIMENT_NAME} <= set(dag.tags)
     assert dag.max_active_runs == 1
     assert dag.schedule is None or str(dag.timetable.summary) in {"None", "Never, external triggers only"}
     for task in dag.tasks:
@@ -57,8 +71,7 @@ def test_dag_has_docs_tags_retries_and_one_active_run(dagbag):
         assert task.retry_exponential_backoff >= 2, task.task_id
 
 
-def test_task_graph_is_the_lifecycle(dagbag):
-    dag = dagbag.dags["project_template"]
+def test_task_graph_is_the_lifecycle(dag):
     assert {task.task_id: set(task.upstream_task_ids) for task in dag.tasks} == EXPECTED_UPSTREAM
     training = dag.get_task("model_training")
     assert training.is_mapped
@@ -69,13 +82,16 @@ def test_task_graph_is_the_lifecycle(dagbag):
     assert training.max_active_tis_per_dagrun == 3
 
 
-def test_params_form_offers_source_candidates_and_metric(dagbag):
-    params = dagbag.dags["project_template"].params
-    assert set(params.keys()) == {"data_source", "data_location", "candidate_models",
-                                  "metric_bm", "metric_bm_type"}
-    from project_template import config
+METRICS = {"regression": ["r2_validation", "rmse_validation", "mae_validation"],
+           "classification": ["accuracy_validation", "f1_macro_validation",
+                              "roc_auc_validation", "log_loss_validation"]}
 
+
+def test_params_form_offers_source_candidates_and_only_the_tasks_metrics(dag, config):
+    params = dag.params
+    assert set(params.keys()) == {"data_source", "data_location", "candidate_models", "metric_bm"}
     assert params["candidate_models"] == list(config.CANDIDATE_MODELS)
-    assert len(params["candidate_models"]) >= 3
+    assert len(params["candidate_models"]) >= 2
     assert params.get_param("data_source").schema["enum"] == ["ids", "local", "s3"]
-    assert params.get_param("metric_bm_type").schema["enum"] == ["max", "min"]
+    assert params.get_param("metric_bm").schema["enum"] == METRICS[config.TASK]
+    assert params["metric_bm"] == config.METRIC_BM

@@ -51,11 +51,11 @@ print(json.dumps({"state": str(run.state), "tasks": states, "champion_before": b
 """
 
 
-def dag_test(stack: LiveStack, conf: dict) -> tuple[dict, str]:
+def dag_test(stack: LiveStack, conf: dict, dag_file: Path = DAG_FILE) -> tuple[dict, str]:
     settings = stack.settings
     layout = Layout(settings.state_dir)
     env = {**base_environment(), **airflow_environment(settings, load_backends(layout), layout)}
-    result = subprocess.run([sys.executable, "-c", DAG_TEST, str(DAG_FILE), json.dumps(conf)],
+    result = subprocess.run([sys.executable, "-c", DAG_TEST, str(dag_file), json.dumps(conf)],
                             env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stdout + result.stderr
@@ -69,4 +69,24 @@ def test_bad_data_fails_read_data_naming_the_problem_and_keeps_the_champion(
     assert outcome["state"] == "failed"
     assert outcome["tasks"]["read_data"] == "failed"
     assert "missing required column" in log and "disease_progression" in log, log[-4000:]
+    assert outcome["champion_after"] == outcome["champion_before"]
+
+
+def test_bad_data_fails_a_classification_projects_read_data_too(live_stack: LiveStack,
+                                                                 tmp_path: Path) -> None:
+    from stack.airflow_api import AirflowAPI
+    from tests.integration.platform_apis import classification_project
+
+    project = classification_project(live_stack, AirflowAPI.from_settings(live_stack.settings))
+    lines = project.LOCAL_DATA_FILE.read_text().splitlines()
+    cells = lines[2].split(";")
+    cells[0] = "very high"  # alcohol_level: not one of its categories
+    bad = tmp_path / "unknown_category.csv"
+    bad.write_text("\n".join([lines[0], lines[1], ";".join(cells), *lines[3:]]) + "\n")
+    outcome, log = dag_test(live_stack, {"data_source": "local", "data_location": str(bad)},
+                            project.PROJECT_DIR / "DAG" / "dag_template.py")
+    assert outcome["state"] == "failed"
+    assert outcome["tasks"]["read_data"] == "failed"
+    assert "column 'alcohol_level' must be one of ['low', 'medium', 'high']" in log, log[-4000:]
+    assert "data row(s) 2" in log
     assert outcome["champion_after"] == outcome["champion_before"]

@@ -103,8 +103,9 @@ def test_the_serving_endpoint_failing_fails_the_demo(monkeypatch):
     assert any("503" in line for line in lines)
 
 
-def test_the_demo_runs_the_templates_dag():
+def test_the_demo_runs_the_templates_dag_on_its_example_row():
     from project_template import config
 
-    assert demo.DAG_ID == config.DAG_ID
-    assert demo.TARGET_COLUMN == config.TARGET_COLUMN
+    assert demo.run_demo.__defaults__[0] == config.DAG_ID
+    row = demo.example_row()["dataframe_split"]
+    assert row["columns"] == list(config.FEATURE_COLUMNS)

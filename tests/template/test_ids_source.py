@@ -10,8 +10,9 @@ import pytest
 from conftest import EXAMPLE_CSV, REPO_ROOT
 
 from project_template import config
-from project_template.Data.read_data import DataSourceError, read_data, resolve_data_source
-from project_template.Process.validation import parse_and_validate
+from project_template.Data.read_data import DataSourceError, resolve_data_source
+from project_template.mlops_platform.dataset_store import read_frame
+from project_template.mlops_platform.ingest import read_data
 
 
 def _mock_processes():
@@ -54,12 +55,12 @@ def ids_config(connectors, monkeypatch):
 def test_read_data_fetches_the_example_through_ids(ids_config, experiment, example_bytes):
     import mlflow
 
-    data = read_data(resolve_data_source("ids", "diabetes-progression"), experiment, "manual__ids")
+    data = read_data(resolve_data_source("ids", config.DATA.ids_title), experiment, "manual__ids")
     local = mlflow.artifacts.download_artifacts(artifact_uri=data["data_uri"])
     with open(local, "rb") as handle:
         stored = handle.read()
     assert stored == example_bytes
-    assert len(parse_and_validate(stored)) == 442
+    assert len(read_frame(stored)) == 442
 
 
 def test_an_unknown_title_fails_naming_it(ids_config):

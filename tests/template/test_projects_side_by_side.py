@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import importlib
+import tomllib
 from pathlib import Path
 
 import pytest
 from conftest import TEMPLATE_DIR
 
 from stack.new_project import NewProjectError, create_project, main, package_name
+
+
+def test_a_classification_project_gets_the_wine_example_with_a_categorical_column(tmp_path):
+    offered = []
+    target = create_project("vino", tmp_path, task="classification",
+                            offer=lambda path, title: offered.append((path.name, title)) or True)
+    description = tomllib.loads((target / "project.toml").read_text())
+    assert description["project"]["task"] == "classification"
+    assert description["project"]["metric"] == "f1_macro"
+    # The dataset was offered on the IDS edge under the project's name, and is read from there.
+    assert offered == [("wine.csv", "vino")]
+    assert description["data"]["source"] == "ids" and description["data"]["ids_title"] == "vino"
+    assert description["schema"]["features"]["alcohol_level"] == {
+        "type": "categorical", "categories": ["low", "medium", "high"]}
+    assert description["schema"]["target"]["type"] == "categorical"
+    header = (target / "Data/example_data/wine.csv").read_text().splitlines()[0].split(";")
+    assert header == [*description["schema"]["features"], description["schema"]["target"]["name"]]
+    assert not (target / "Data/example_data/diabetes.csv").exists()
+
+
+def test_an_unknown_task_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["x-model", "--task", "clustering", "--projects-dir", str(tmp_path)])
+    assert "invalid choice: 'clustering'" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +86,19 @@ def test_two_projects_with_the_same_name_are_refused_not_mixed(tmp_path):
     assert "two projects named 'gamma'" in error
 
 
-def test_new_project_rewrites_its_identity(tmp_path):
+def test_new_project_writes_its_identity_as_its_description(tmp_path):
     target = create_project("churn-model", tmp_path)
     assert target == tmp_path / "churn_model"
-    text = (target / "config.py").read_text()
-    assert 'DAG_ID = "churn_model"' in text
-    assert 'EXPERIMENT_NAME = "churn-model"' in text
-    assert 'REGISTERED_MODEL_NAME = "churn-model"' in text
-    assert 'DATA_SOURCE = "local"' in text
+    # config.py is the template's, unchanged: the identity is data in project.toml.
+    assert (target / "config.py").read_bytes() == (TEMPLATE_DIR / "config.py").read_bytes()
+    description = tomllib.loads((target / "project.toml").read_text())
+    template = tomllib.loads((TEMPLATE_DIR / "project.toml").read_text())
+    assert description["project"] == {**template["project"], "name": "churn-model",
+                                      "dag_id": "churn_model"}
+    assert description["data"] == {**template["data"], "source": "local",
+                                   "ids_title": "churn-model"}
+    assert {key: description[key] for key in ("schema", "candidates", "split")} == {
+        key: template[key] for key in ("schema", "candidates", "split")}
     assert not list(target.rglob("__pycache__"))
     assert (target / ".airflowignore").is_file()
     assert (target / "Data/example_data/diabetes.csv").read_bytes() == (
@@ -85,7 +116,7 @@ def test_bad_names_are_refused(name, reason):
 
 
 def test_cli_creates_and_refuses_an_existing_project(tmp_path, capsys):
-    assert main(["delta", "--projects-dir", str(tmp_path)]) == 0
+    assert main(["delta", "--projects-dir", str(tmp_path), "--no-ids-offer"]) == 0
     assert "DAG id:           delta" in capsys.readouterr().out
-    assert main(["delta", "--projects-dir", str(tmp_path)]) == 2
+    assert main(["delta", "--projects-dir", str(tmp_path), "--no-ids-offer"]) == 2
     assert "already exists" in capsys.readouterr().err

@@ -13,19 +13,19 @@ from moto import mock_aws
 
 from project_template import config
 from project_template.Data import read_data as read_data_module
-from project_template.Data.dataset_store import load_frame
 from project_template.Data.read_data import (
     DataSource,
     DataSourceError,
     fetch_raw_data,
-    read_data,
     resolve_data_source,
 )
-from project_template.Deployment.select_best_model import SelectionError, select_best_model
+from project_template.mlops_platform.dataset_store import load_frame
+from project_template.mlops_platform.ingest import read_data
+from project_template.mlops_platform.metrics import is_better, metric_for_split
+from project_template.mlops_platform.selection import SelectionError, select_best_model
+from project_template.mlops_platform.splitting import data_processing
+from project_template.mlops_platform.training import train_candidate
 from project_template.Models.candidates import CandidateError, build_estimator, resolve_candidates
-from project_template.Models.metrics import is_better, metric_for_split
-from project_template.Models.train_model import train_candidate
-from project_template.Process.data_processing import data_processing
 
 
 @pytest.fixture
@@ -86,9 +86,9 @@ def test_ids_source_asks_the_connector_for_the_title(monkeypatch, example_bytes)
 
     monkeypatch.setattr(rest_ids_consumer_connector, "RestIDSConsumerConnector", FakeConnector)
     source = resolve_data_source("ids")
-    assert source.location == config.IDS_RESOURCE_TITLE
+    assert source.location == config.DATA.ids_title
     assert fetch_raw_data(source) == example_bytes
-    assert calls == [(config.IDS_RESOURCE_TITLE, config.IDS_EDGE_HOST, config.IDS_EDGE_PORT,
+    assert calls == [(config.DATA.ids_title, config.IDS_EDGE_HOST, config.IDS_EDGE_PORT,
                       config.IDS_CLOUD_HOST, config.IDS_CLOUD_PORT)]
 
 
@@ -165,15 +165,14 @@ def test_select_best_model_by_max_and_min(pipeline):
     runs = [train_candidate(candidate, splits, experiment, data["pipeline_run_id"], "manual__steps",
                             data["data_version"]) for candidate in (MEAN_ONLY, ELASTIC_NET)]
     ids = [run["run_id"] for run in runs]
-    best = select_best_model(ids, "r2_validation", "max")
+    best = select_best_model(ids, "r2_validation")
     assert best["candidate"] == "elastic_net" and best["run_id"] == runs[1]["run_id"]
     assert best["model_uri"] == runs[1]["model_uri"]
-    assert select_best_model(ids, "rmse_validation", "min")["candidate"] == "elastic_net"
-    assert select_best_model(ids, "r2_validation", "min")["candidate"] == "mean_only"
-    with pytest.raises(SelectionError, match="no metric 'auc_validation'"):
-        select_best_model(ids, "auc_validation", "max")
-    with pytest.raises(SelectionError, match="max or min"):
-        select_best_model(ids, "r2_validation", "highest")
+    # Each metric knows which way is better: the lowest error wins.
+    assert select_best_model(ids, "rmse_validation")["candidate"] == "elastic_net"
+    assert select_best_model(ids, "mae_validation")["candidate"] == "elastic_net"
+    with pytest.raises(SelectionError, match="'roc_auc_validation' is not a regression metric"):
+        select_best_model(ids, "roc_auc_validation")
 
 
 def test_candidates_resolve_by_name_and_reject_unknown_ones():
@@ -181,8 +180,10 @@ def test_candidates_resolve_by_name_and_reject_unknown_ones():
     assert [c["name"] for c in resolve_candidates(["random_forest"])] == ["random_forest"]
     with pytest.raises(CandidateError, match="unknown candidate model.*xgboost"):
         resolve_candidates(["xgboost"])
-    with pytest.raises(CandidateError, match="not a scikit-learn class"):
-        build_estimator({"name": "evil", "estimator": "os.system", "params": {}})
+    with pytest.raises(CandidateError, match="cannot build sklearn.linear_model.Nope"):
+        build_estimator({"name": "typo", "estimator": "sklearn.linear_model.Nope", "params": {}})
+    with pytest.raises(CandidateError, match="no fit/predict"):
+        build_estimator({"name": "not_a_model", "estimator": "collections.OrderedDict"})
     for candidate in resolve_candidates():
         assert build_estimator(candidate).get_params()["random_state"] == config.RANDOM_SEED
 
@@ -192,8 +193,8 @@ def test_metric_helpers():
     assert metric_for_split("rmse_validation", "test") == "rmse_test"
     with pytest.raises(ValueError):
         metric_for_split("accuracy", "test")
-    assert is_better(0.5, None, "max")
-    assert is_better(0.5, 0.4, "max") and not is_better(0.4, 0.5, "max")
-    assert is_better(1.0, 2.0, "min") and not is_better(2.0, 1.0, "min")
-    assert not is_better(0.5, 0.5, "max") and not is_better(0.5, 0.5, "min")  # ties keep
-    assert not is_better(float("nan"), 0.1, "max")
+    assert is_better(0.5, None, True)
+    assert is_better(0.5, 0.4, True) and not is_better(0.4, 0.5, True)
+    assert is_better(1.0, 2.0, False) and not is_better(2.0, 1.0, False)
+    assert not is_better(0.5, 0.5, True) and not is_better(0.5, 0.5, False)  # ties keep
+    assert not is_better(float("nan"), 0.1, True)

@@ -1,4 +1,4 @@
-"""The `select_best_model` step: the best of this DAG run's candidates by METRIC_BM."""
+"""The `select_best_model` step: the best of this DAG run's candidates by the selection metric."""
 
 from __future__ import annotations
 
@@ -7,18 +7,21 @@ from collections.abc import Iterable
 
 from mlflow.tracking import MlflowClient
 
-from ..Models.metrics import METRIC_TYPES
-from ..Models.tracking import MODEL_URI_TAG
+from .. import config
+from .metrics import measure_of
+from .tracking import MODEL_URI_TAG
 
 
 class SelectionError(RuntimeError):
     """No candidate can be selected; the message says why."""
 
 
-def select_best_model(run_ids: Iterable[str], metric: str, metric_type: str) -> dict:
-    """The run (and its model URI) with the best `metric`: highest for max, lowest for min."""
-    if metric_type not in METRIC_TYPES:
-        raise SelectionError(f"METRIC_BM_TYPE {metric_type!r}: use max or min")
+def select_best_model(run_ids: Iterable[str], metric: str, task: str = config.TASK) -> dict:
+    """The run (and its model URI) with the best `metric`, which knows whether bigger is better."""
+    try:
+        bigger_is_better = measure_of(task, metric).bigger_is_better
+    except ValueError as error:
+        raise SelectionError(str(error)) from error
     client = MlflowClient()
     scored = []
     for run_id in run_ids:
@@ -30,7 +33,7 @@ def select_best_model(run_ids: Iterable[str], metric: str, metric_type: str) -> 
         scored.append((value, run))
     if not scored:
         raise SelectionError("no candidate runs to select from")
-    value, best = (max if metric_type == "max" else min)(scored, key=lambda pair: pair[0])
+    value, best = (max if bigger_is_better else min)(scored, key=lambda pair: pair[0])
     return {
         "run_id": best.info.run_id,
         "model_uri": best.data.tags[MODEL_URI_TAG],

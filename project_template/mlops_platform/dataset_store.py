@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,6 +15,7 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.tracking import MlflowClient
 
 from .. import config
+from .schema import parse_dataset, to_csv_bytes
 
 
 def data_version(raw: bytes) -> str:
@@ -37,34 +37,36 @@ def store_bytes(raw: bytes, run_id: str, artifact_path: str, file_name: str) -> 
     return f"{artifact_uri.rstrip('/')}/{artifact_path}/{file_name}"
 
 
-def _csv_text(frame: pd.DataFrame) -> str:
-    return frame.to_csv(sep=config.CSV_DELIMITER, index=False, lineterminator="\n")
+def _csv(frame: pd.DataFrame) -> bytes:
+    return to_csv_bytes(frame, config.DATA.delimiter, config.DATA.encoding)
 
 
-def _read_csv(source: str | io.StringIO) -> pd.DataFrame:
-    return pd.read_csv(source, sep=config.CSV_DELIMITER, quotechar='"')
+def read_frame(raw: bytes, min_rows: int = 1) -> pd.DataFrame:
+    """A stored copy parsed and checked against the schema, typed as training sees it."""
+    return parse_dataset(raw, config.SCHEMA, config.DATA.delimiter, config.DATA.encoding, min_rows)
 
 
 def store_frame(frame: pd.DataFrame, run_id: str, artifact_path: str, file_name: str) -> str:
-    """Log a data frame as a `;`-separated CSV artifact; return its URI."""
-    return store_bytes(_csv_text(frame).encode("utf-8"), run_id, artifact_path, file_name)
+    """Log a data frame as a CSV artifact in the project's delimiter and encoding; return its URI."""
+    return store_bytes(_csv(frame), run_id, artifact_path, file_name)
 
 
-def load_frame(uri: str) -> pd.DataFrame:
-    """Read a CSV stored by `store_frame` or `store_bytes`."""
+def load_frame(uri: str, min_rows: int = 1) -> pd.DataFrame:
+    """Read a copy stored by `store_frame` or `store_bytes`, validated against the schema."""
     with tempfile.TemporaryDirectory() as folder:
-        return _read_csv(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
+        return read_frame(Path(local).read_bytes(), min_rows)
 
 
 def as_stored(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` as `load_frame` reads it back once stored: the same values and column types."""
-    return _read_csv(io.StringIO(_csv_text(frame)))
+    return read_frame(_csv(frame))
 
 
 def stored_dataset(frame: pd.DataFrame, uri: str, name: str) -> PandasDataset:
     """The MLflow dataset of the copy at `uri`, for lineage; equal frames get equal digests."""
     return mlflow.data.from_pandas(frame, source=dataset_source(uri),
-                                   targets=config.TARGET_COLUMN, name=name)
+                                   targets=config.SCHEMA.target.name, name=name)
 
 
 def dataset_source(uri: str) -> DatasetSource | str:

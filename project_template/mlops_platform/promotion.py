@@ -14,9 +14,11 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ..Data.dataset_store import load_frame
-from ..Models.metrics import is_better, metric_for_split, regression_metrics
+from .. import config
 from ..Process.features import features_and_target
+from .dataset_store import load_frame
+from .metrics import is_better, measure_of, metric_for_split, score
+from .model_logging import logged_predictions
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,12 @@ def current_champion(model_name: str, alias: str) -> ModelVersion | None:
 def score_model(model_uri: str, test_uri: str, test_metric: str) -> float:
     """`test_metric` of the model at `model_uri` on the stored test split."""
     x_test, y_test = features_and_target(load_frame(test_uri))
-    predictions = mlflow.pyfunc.load_model(model_uri).predict(x_test)
-    return regression_metrics(y_test, predictions, "test")[test_metric]
+    predictions = logged_predictions(model_uri, config.TASK, x_test)
+    scores = score(config.TASK, y_test, predictions, "test", config.SCHEMA.positive_class)
+    if test_metric not in scores:
+        raise PromotionError(f"{model_uri} cannot be scored by {test_metric}: it gives no class "
+                             f"probabilities")
+    return scores[test_metric]
 
 
 def register_and_promote(
@@ -50,17 +56,17 @@ def register_and_promote(
     model_name: str,
     test_uri: str,
     metric_bm: str,
-    metric_bm_type: str,
     champion_alias: str = "champion",
     challenger_alias: str = "challenger",
 ) -> dict:
     """Register `best` (from select_best_model) and decide whether it becomes the champion."""
     client = MlflowClient()
     test_metric = metric_for_split(metric_bm, "test")
+    bigger_is_better = measure_of(config.TASK, metric_bm).bigger_is_better
     version = mlflow.register_model(best["model_uri"], model_name,
                                     tags={"source_run_id": best["run_id"],
                                           "candidate": best.get("candidate", "")}).version
-    score = score_model(f"models:/{model_name}/{version}", test_uri, test_metric)
+    new_score = score_model(f"models:/{model_name}/{version}", test_uri, test_metric)
 
     for _ in range(_MAX_COMPARISONS):
         champion = current_champion(model_name, champion_alias)
@@ -74,7 +80,7 @@ def register_and_promote(
                     f"could not score the current {champion_alias} (version {champion.version}) "
                     f"on this run's test set: {type(error).__name__}: {error}. The champion is "
                     f"unchanged; version {version} stays unpromoted.") from error
-        promoted = is_better(score, champion_score, metric_bm_type)
+        promoted = is_better(new_score, champion_score, bigger_is_better)
         # Another run may have moved the alias while we scored: compare again with the new one.
         now = current_champion(model_name, champion_alias)
         if (now and now.version) != (champion and champion.version):
@@ -93,18 +99,18 @@ def register_and_promote(
         "promoted": promoted,
         "alias": alias,
         "metric": test_metric,
-        "score": score,
+        "score": new_score,
         "previous_champion_version": str(champion.version) if champion else None,
         "previous_champion_score": champion_score,
     }
     tags = {
         "promotion_decision": "promoted" if promoted else "not promoted: not better than champion",
-        f"candidate_{test_metric}": repr(score),
+        f"candidate_{test_metric}": repr(new_score),
         f"champion_{test_metric}": repr(champion_score),
         "compared_with_version": str(champion.version) if champion else "none",
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)
-    log.info("version %s %s=%.4f vs %s %s: %s", version, test_metric, score, champion_alias,
+    log.info("version %s %s=%.4f vs %s %s: %s", version, test_metric, new_score, champion_alias,
              decision["previous_champion_version"], tags["promotion_decision"])
     return decision
