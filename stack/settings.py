@@ -45,6 +45,7 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "AIRFLOW_FERNET_KEY": _fernet_key,
     "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(64),  # 86 chars: over the 64 bytes HS512 needs
     "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "REDIS_PASSWORD": _password,
 }
 
 # Values a fresh `.env` takes from the machine rather than from `.env.example`: Airflow's containers
@@ -114,7 +115,8 @@ def _check_runner(name: str, value: str) -> None:
         raise SettingsError(f"{name}={value!r}: use one of {', '.join(RUNNERS)}, or leave it empty.")
 
 
-_CHOICES = {"DATA_SOURCE": ("ids", "local", "s3"), "METRIC_BM_TYPE": ("max", "min")}
+_CHOICES = {"DATA_SOURCE": ("ids", "local", "s3"), "METRIC_BM_TYPE": ("max", "min"),
+            "AIRFLOW_EXECUTOR": ("local", "celery")}
 
 
 def _check_choice(name: str, value: str) -> None:
@@ -129,10 +131,11 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
         checks.append(_check_port)
     if name in {"STACK_HEALTH_TIMEOUT", "IDS_LOCKOUT_ATTEMPTS", "IDS_LOCKOUT_MINUTES",
                 "IDS_MAX_PAYLOAD_MB", "AIRFLOW_PARALLELISM",
-                "TASK_RETRY_DELAY_SECONDS"}:
+                "TASK_RETRY_DELAY_SECONDS", "AIRFLOW_CELERY_WORKERS",
+                "AIRFLOW_CELERY_WORKER_CONCURRENCY"}:
         checks.append(_check_positive_int)
     if name in {"POSTGRES_SUPERUSER_PASSWORD", "AIRFLOW_DB_PASSWORD", "MLFLOW_DB_PASSWORD",
-                "S3_ACCESS_KEY", "S3_SECRET_KEY"}:
+                "S3_ACCESS_KEY", "S3_SECRET_KEY", "REDIS_PASSWORD"}:
         checks.append(_check_url_safe)
     if name in {"AIRFLOW_DB_NAME", "AIRFLOW_DB_USER", "MLFLOW_DB_NAME", "MLFLOW_DB_USER",
                 "AIRFLOW_ADMIN_USER"}:
@@ -153,7 +156,7 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
 
 
 # Variables that may be empty in a valid `.env`.
-_MAY_BE_EMPTY = {"STACK"}
+_MAY_BE_EMPTY = {"STACK", "STACK_SERVER_HOST"}
 
 
 def example_variables(example: Path = ENV_EXAMPLE) -> dict[str, str]:
@@ -188,9 +191,22 @@ class Settings:
 
     @property
     def client_host(self) -> str:
-        # Clients on this machine reach a wildcard bind through loopback.
+        # A worker machine reaches the stack's machine; clients on that machine reach a wildcard
+        # bind through loopback.
+        if self.values.get("STACK_SERVER_HOST"):
+            return self.values["STACK_SERVER_HOST"]
         host = self.bind_host
         return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
+
+    @property
+    def celery(self) -> bool:
+        """Whether Airflow runs the CeleryExecutor (Redis broker, workers) or the LocalExecutor."""
+        return self.get("AIRFLOW_EXECUTOR") == "celery"
+
+    @property
+    def broker_url(self) -> str:
+        return (f"redis://default:{self.get('REDIS_PASSWORD')}@{self.client_host}:"
+                f"{self.int('REDIS_PORT')}/0")
 
     @property
     def state_dir(self) -> Path:

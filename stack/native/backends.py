@@ -22,6 +22,7 @@ class Backends:
     postgres_bin: str = ""
     postgres_user: str | None = None  # None: run PostgreSQL as the current (non-root) user
     s3_bin: str = ""
+    redis_bin: str = ""  # the Celery broker's server, found or installed only for the CeleryExecutor
 
     @property
     def names(self) -> set[str]:
@@ -73,6 +74,14 @@ def install_postgres() -> bool:
     Path("/etc/postgresql-common/createcluster.conf").write_text("create_main_cluster = false\n")
     print("PostgreSQL is not installed.", flush=True)
     return apt_install(["postgresql"])
+
+
+def redis_server() -> str | None:
+    """Debian's redis-server, installed with apt when missing (root only); None without it."""
+    found = shutil.which("redis-server")
+    if found is None and apt_install(["redis-server"]):
+        found = shutil.which("redis-server")
+    return found
 
 
 def _postgres_user() -> str | None:

@@ -27,6 +27,14 @@ class Layout:
         return self.root / "mlflow" / "artifacts"
 
     @property
+    def redis_data(self) -> Path:
+        return self.root / "redis"
+
+    @property
+    def redis_conf(self) -> Path:
+        return self.run / "redis.conf"
+
+    @property
     def sqlite_dir(self) -> Path:
         return self.root / "sqlite"
 

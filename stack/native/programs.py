@@ -14,6 +14,7 @@ from pathlib import Path
 
 from stack.native.backends import Backends
 from stack.native.layout import Layout
+from stack.services import worker_index, worker_name
 from stack.settings import REPO_ROOT, Settings
 
 VENV_BIN = Path(sys.executable).parent
@@ -104,6 +105,18 @@ def dag_bundles(template: str, projects: str) -> str:
     ])
 
 
+def celery_environment(settings: Settings, backends: Backends, layout: Layout) -> dict[str, str]:
+    """The CeleryExecutor's settings, the same keys as docker-compose.celery.yml."""
+    s = settings
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": s.broker_url,
+        # Task states go to Airflow's own database, as Airflow's docs recommend.
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_uri(s, backends, layout, "AIRFLOW"),
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": s.get("AIRFLOW_CELERY_WORKER_CONCURRENCY"),
+    }
+
+
 def airflow_environment(settings: Settings, backends: Backends, layout: Layout) -> dict[str, str]:
     """Airflow's configuration, the same keys as `x-airflow-common` in docker-compose.yml."""
     s = settings
@@ -138,6 +151,8 @@ def airflow_environment(settings: Settings, backends: Backends, layout: Layout) 
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.update(client_environment(s, backends))
+    if s.celery:
+        env.update(celery_environment(s, backends, layout))
     return env
 
 
@@ -206,6 +221,41 @@ def _mlflow(s: Settings, b: Backends, layout: Layout) -> Program:
     )
 
 
+def _redis(s: Settings, b: Backends, layout: Layout) -> Program:
+    # Its password is in the config file the runner writes (mode 0600), never on the command line.
+    return Program([b.redis_bin, str(layout.redis_conf)])
+
+
+def redis_config(settings: Settings, layout: Layout) -> str:
+    """redis.conf: loopback (or STACK_BIND_HOST), a password, and every message kept on disk.
+
+    The append-only file keeps queued task messages over a restart of the broker.
+    """
+    return (f"bind {settings.bind_host}\nport {settings.get('REDIS_PORT')}\n"
+            f"requirepass {settings.get('REDIS_PASSWORD')}\nprotected-mode yes\n"
+            f"dir {layout.redis_data}\nappendonly yes\nappendfsync everysec\n"
+            f"daemonize no\nlogfile \"\"\n")
+
+
+# A task instance reports its worker's name as its host name (Airflow's `hostname_callable`), so
+# that the tasks of two workers on one machine can be told apart.
+HOSTNAME_CALLABLE = "stack.worker_hostname.hostname"
+
+
+def celery_worker(settings: Settings, backends: Backends, layout: Layout, name: str,
+                  serve_logs: bool) -> Program:
+    """`airflow celery worker` as Celery node `name@host`, its tasks reporting host name `name`.
+
+    Workers on one machine share the log folder, so only a worker on a machine of its own serves
+    its logs (on AIRFLOW_WORKER_LOG_PORT, as the LocalExecutor's scheduler does).
+    """
+    env = airflow_environment(settings, backends, layout)
+    env.update({"AIRFLOW_WORKER_NAME": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": HOSTNAME_CALLABLE,
+                "PYTHONPATH": str(REPO_ROOT)})
+    argv = [_bin("airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h"]
+    return Program(argv if serve_logs else [*argv, "--skip-serve-logs"], env)
+
+
 def _airflow(*command: str):
     def build(s: Settings, b: Backends, layout: Layout) -> Program:
         return Program(list(command), airflow_environment(s, b, layout))
@@ -256,8 +306,12 @@ PROGRAMS = {
     "ids-edge": _ids("edge"),
     "ids-cloud": _ids("cloud"),
     "model-server": _model_server,
+    "redis": _redis,
 }
 
 
 def program(name: str, settings: Settings, backends: Backends, layout: Layout) -> Program:
+    index = worker_index(name)
+    if index is not None:
+        return celery_worker(settings, backends, layout, worker_name(index), serve_logs=False)
     return PROGRAMS[name](settings, backends, layout)

@@ -8,11 +8,12 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 from stack.native import backends as backend_choice
 from stack.native.layout import Layout
-from stack.native.programs import VENV_BIN, base_environment, program
+from stack.native.programs import VENV_BIN, base_environment, program, redis_config
 from stack.native.supervisor import FAILED_STATES, Supervisor, render_config
 from stack.preflight import check_ports, check_resources
 from stack.readiness import CHECKS, NotReady, Probe
@@ -42,7 +43,8 @@ class NativeRunner:
     # -- what runs -------------------------------------------------------------------------
 
     def services(self, backends: backend_choice.Backends) -> list[Service]:
-        return start_order(plan(backends.names))
+        names = backends.names | ({"celery"} if self.settings.celery else set())
+        return start_order(plan(names, self.settings.int("AIRFLOW_CELERY_WORKERS")))
 
     def probe(self) -> Probe:
         return Probe(self.settings, mlflow_host=f"127.0.0.1:{self.settings.get('MLFLOW_PORT')}")
@@ -55,6 +57,8 @@ class NativeRunner:
             folder.mkdir(parents=True, exist_ok=True)
         already = self.supervisor.running()
         backends = backend_choice.choose(layout, VENV_BIN)
+        if self.settings.celery:
+            backends = self._prepare_celery(backends)
         backend_choice.save(layout, backends)
         services = self.services(backends)
         for note in backends.describe():
@@ -115,6 +119,25 @@ class NativeRunner:
                                     timeout=self.settings.health_timeout)
         if result.returncode != 0:
             raise StartError(f"exited with status {result.returncode}; see {log}")
+
+    def _prepare_celery(self, backends: backend_choice.Backends) -> backend_choice.Backends:
+        """Find (or install) Redis and write its config; the CeleryExecutor needs PostgreSQL."""
+        if backends.database != "postgres":
+            raise StartError("AIRFLOW_EXECUTOR=celery needs PostgreSQL (Celery cannot share "
+                             "SQLite between processes): install it (apt-get install postgresql) "
+                             "or set AIRFLOW_EXECUTOR=local in .env.")
+        redis_bin = backend_choice.redis_server()
+        if redis_bin is None:
+            raise StartError("AIRFLOW_EXECUTOR=celery needs Redis, which is not installed and "
+                             "could not be: apt-get install redis-server, or set "
+                             "AIRFLOW_EXECUTOR=local in .env.")
+        layout = self.layout
+        layout.redis_data.mkdir(parents=True, exist_ok=True)
+        # O_CREAT with 0600 before the password is written: no moment where others can read it.
+        fd = os.open(layout.redis_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(redis_config(self.settings, layout))
+        return replace(backends, redis_bin=redis_bin)
 
     def _as_postgres(self, backends: backend_choice.Backends, argv: list[str]) -> list[str]:
         return ["runuser", "-u", backends.postgres_user, "--", *argv] \
