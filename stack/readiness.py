@@ -92,15 +92,17 @@ def check_s3_init(probe: Probe) -> None:
 
 
 def check_mlflow(probe: Probe) -> None:
-    base = probe.settings.mlflow_url
+    s = probe.settings
+    base = s.mlflow_url
     headers = {"Host": probe.mlflow_host}
+    auth = s.mlflow_auth
     search = _get(f"{base}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
-                  headers=headers)
+                  headers=headers, auth=auth)
     if search.status_code != 200:
         raise NotReady(f"experiments/search with Host: {probe.mlflow_host} answered "
                        f"{search.status_code} {search.text[:200]}")
     # The proxied artifact store: proves the server reaches S3 with its credentials.
-    artifacts = _get(f"{base}/api/2.0/mlflow-artifacts/artifacts", headers=headers)
+    artifacts = _get(f"{base}/api/2.0/mlflow-artifacts/artifacts", headers=headers, auth=auth)
     if artifacts.status_code != 200:
         raise NotReady(f"artifact listing answered {artifacts.status_code} {artifacts.text[:200]}")
 

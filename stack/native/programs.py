@@ -85,6 +85,7 @@ def client_environment(settings: Settings, backends: Backends) -> dict[str, str]
         "TASK_RETRY_DELAY_SECONDS": s.get("TASK_RETRY_DELAY_SECONDS"),
         "IDS_EDGE_HOST": s.client_host,
         "IDS_CLOUD_HOST": s.client_host,
+        **s.mlflow_login,
     }
     env.update({k: v for k, v in s.values.items() if k.startswith("IDS_")})
     if backends.s3 != "local":
@@ -146,6 +147,7 @@ def airflow_environment(settings: Settings, backends: Backends, layout: Layout) 
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": s.get("AIRFLOW_WORKER_LOG_PORT"),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": s.get("AIRFLOW_TRIGGERER_LOG_PORT"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": s.get("AIRFLOW_TASK_HEARTBEAT_TIMEOUT"),
         "AIRFLOW_ADMIN_USER": s.get("AIRFLOW_ADMIN_USER"),
         "AIRFLOW_ADMIN_PASSWORD": s.get("AIRFLOW_ADMIN_PASSWORD"),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -210,15 +212,32 @@ def _mlflow(s: Settings, b: Backends, layout: Layout) -> Program:
         env = s3_environment(s)
     # The job runner costs over 1 GB and the template does not use it.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    return Program(
-        [sys.executable, str(REPO_ROOT / "mlflow" / "serve.py"),
-         "--host", s.bind_host, "--port", s.get("MLFLOW_PORT"),
-         "--workers", "1",
-         "--backend-store-uri", database_uri(s, b, layout, "MLFLOW"),
-         "--serve-artifacts", "--artifacts-destination", destination,
-         "--allowed-hosts", mlflow_allowed_hosts(s)],
-        env,
-    )
+    argv = [sys.executable, str(REPO_ROOT / "mlflow" / "serve.py"),
+            "--host", s.bind_host, "--port", s.get("MLFLOW_PORT"),
+            "--workers", "1",
+            "--backend-store-uri", database_uri(s, b, layout, "MLFLOW"),
+            "--serve-artifacts", "--artifacts-destination", destination,
+            "--allowed-hosts", mlflow_allowed_hosts(s)]
+    if s.get("MLFLOW_AUTH") == "basic":
+        argv += ["--app-name", "basic-auth"]
+        # The admin login through MLflow's own variables (never in `ps`); it is created at the
+        # first start, in the user store that mlflow_auth_config names.
+        env.update({"MLFLOW_AUTH_CONFIG_PATH": str(layout.mlflow_auth_conf),
+                    "MLFLOW_AUTH_ADMIN_USERNAME": s.get("MLFLOW_AUTH_USER"),
+                    "MLFLOW_AUTH_ADMIN_PASSWORD": s.get("MLFLOW_AUTH_PASSWORD"),
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY": s.get("MLFLOW_AUTH_SECRET_KEY")})
+    return Program(argv, env)
+
+
+def mlflow_auth_config(layout: Layout) -> str:
+    """basic_auth.ini of MLflow's basic-auth app: its user store under the state folder.
+
+    Users only read what they are not granted (READ); the login of .env is the admin.
+    """
+    return ("[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = sqlite:///{layout.mlflow_auth_db}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            "grant_default_workspace_access = false\n")
 
 
 def _redis(s: Settings, b: Backends, layout: Layout) -> Program:
@@ -287,6 +306,7 @@ def _model_server(s: Settings, b: Backends, layout: Layout) -> Program:
         "MODEL_SERVER_PORT": s.get("MODEL_SERVER_PORT"),
         "MODEL_SERVER_BIND_HOST": s.bind_host,
         "PYTHONPATH": str(REPO_ROOT / "model-server"),
+        **s.mlflow_login,
     }
     return Program([sys.executable, "-m", "model_server"], env)
 

@@ -13,9 +13,15 @@ from pathlib import Path
 
 from stack.native import backends as backend_choice
 from stack.native.layout import Layout
-from stack.native.programs import VENV_BIN, base_environment, program, redis_config
+from stack.native.programs import (
+    VENV_BIN,
+    base_environment,
+    mlflow_auth_config,
+    program,
+    redis_config,
+)
 from stack.native.supervisor import FAILED_STATES, Supervisor, render_config
-from stack.preflight import check_ports, check_resources
+from stack.preflight import check_ports, check_resources, is_loopback
 from stack.readiness import CHECKS, NotReady, Probe
 from stack.services import Service, plan, start_order, stop_waves
 from stack.settings import REPO_ROOT, Settings
@@ -59,6 +65,9 @@ class NativeRunner:
         backends = backend_choice.choose(layout, VENV_BIN)
         if self.settings.celery:
             backends = self._prepare_celery(backends)
+        if self.settings.get("MLFLOW_AUTH") == "basic":
+            layout.mlflow_auth_db.parent.mkdir(parents=True, exist_ok=True)
+            layout.mlflow_auth_conf.write_text(mlflow_auth_config(layout))
         backend_choice.save(layout, backends)
         services = self.services(backends)
         for note in backends.describe():
@@ -158,8 +167,23 @@ class NativeRunner:
                     f"the user postgres cannot reach {base}: a parent folder is closed to other "
                     f"users. Set STACK_STATE_DIR in .env to a folder under /var/lib or /tmp, or "
                     f"`chmod o+x` the parents.")
-        if (layout.postgres_data / "PG_VERSION").exists():
-            return
+        if not (layout.postgres_data / "PG_VERSION").exists():
+            self._initdb(backends)
+        if not is_loopback(self.settings.bind_host):
+            self._allow_remote_logins()
+
+    def _allow_remote_logins(self) -> None:
+        """initdb lets in loopback only: beyond it too, with the same scram-sha-256 logins."""
+        hba = self.layout.postgres_data / "pg_hba.conf"
+        line = "host all all all scram-sha-256"
+        if line not in hba.read_text().splitlines():
+            with hba.open("a") as handle:
+                handle.write(f"# STACK_BIND_HOST is not loopback: other machines, with a login\n"
+                             f"{line}\n")
+
+    def _initdb(self, backends: backend_choice.Backends) -> None:
+        layout = self.layout
+        base = layout.postgres_data.parent
         print("  initialising PostgreSQL's data folder ...", flush=True)
         with tempfile.NamedTemporaryFile("w", dir=base, delete=False) as pwfile:
             pwfile.write(self.settings.get("POSTGRES_SUPERUSER_PASSWORD") + "\n")
