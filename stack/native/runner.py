@@ -68,8 +68,10 @@ class NativeRunner:
         if self.settings.get("MLFLOW_AUTH") == "basic":
             layout.mlflow_auth_db.parent.mkdir(parents=True, exist_ok=True)
             layout.mlflow_auth_conf.write_text(mlflow_auth_config(layout))
-        backend_choice.save(layout, backends)
         services = self.services(backends)
+        if already:
+            self._check_same_services(services)
+        backend_choice.save(layout, backends)
         for note in backends.describe():
             print(f"  note: {note}", flush=True)
         if not already:
@@ -102,6 +104,16 @@ class NativeRunner:
             self.supervisor.shutdown()
             return False
         return True
+
+    def _check_same_services(self, services: list[Service]) -> None:
+        """A running stack keeps the services it started with: say so when .env now asks more."""
+        running = {info["name"] for info in self.supervisor.all_info()}
+        missing = [s.name for s in services if not s.one_shot and s.name not in running]
+        if missing:
+            raise StartError(
+                f"the running stack has no {', '.join(missing)}: it was started with other "
+                f"settings (AIRFLOW_EXECUTOR, AIRFLOW_CELERY_WORKERS?). Run `make down`, then "
+                f"`make up`.")
 
     def _explain(self, failed: list[Outcome]) -> None:
         for outcome in failed:
