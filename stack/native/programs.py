@@ -232,12 +232,15 @@ def _mlflow(s: Settings, b: Backends, layout: Layout) -> Program:
 def mlflow_auth_config(layout: Layout) -> str:
     """basic_auth.ini of MLflow's basic-auth app: its user store under the state folder.
 
-    Users only read what they are not granted (READ); the login of .env is the admin.
+    Users only read what they are not granted (READ); the login of .env is the admin. A checked
+    login is cached for a minute: without that, every request hashes the password anew (PBKDF2),
+    and MLflow runs one server process here, so no other process could hold a stale entry.
     """
     return ("[mlflow]\ndefault_permission = READ\n"
             f"database_uri = sqlite:///{layout.mlflow_auth_db}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-            "grant_default_workspace_access = false\n")
+            "grant_default_workspace_access = false\n"
+            "auth_cache_ttl_seconds = 60\n")
 
 
 def _redis(s: Settings, b: Backends, layout: Layout) -> Program:
