@@ -214,7 +214,7 @@ class Settings:
     @property
     def mlflow_auth(self) -> tuple[str, str] | None:
         """MLflow's basic-auth login (user, password), None when MLflow has no login."""
-        if self.get("MLFLOW_AUTH") != "basic":
+        if self.values.get("MLFLOW_AUTH", "off") != "basic":  # off: .env.example's default
             return None
         return self.get("MLFLOW_AUTH_USER"), self.get("MLFLOW_AUTH_PASSWORD")
 
