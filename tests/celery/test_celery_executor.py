@@ -75,8 +75,12 @@ def _probe(api: AirflowAPI, **conf: float) -> str:
     return api.trigger(PROBE_DAG_ID, conf=conf)
 
 
-def _keep_stopped(supervisor: Supervisor, name: str, timeout: float = 15) -> None:
-    """Stop `name` and make sure supervisord's restart of a crashed program does not bring it back."""
+def _keep_stopped(supervisor: Supervisor, name: str, timeout: float = 120) -> None:
+    """Stop `name` and make sure supervisord's restart of a crashed program does not bring it back.
+
+    A worker restarted by supervisord may take its whole stop timeout (30 s) to stop on a busy
+    machine; the task's retry comes only after the heartbeat timeout, so this has the time.
+    """
     deadline, stopped_since = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         state = supervisor.info(name)["statename"]
@@ -177,7 +181,8 @@ def queued_run(celery_stack: LiveStack, celery_api: AirflowAPI) -> QueuedRun:
 
 def test_a_queued_run_survives_a_broker_restart(queued_run: QueuedRun) -> None:
     assert queued_run.in_broker_before >= 1
-    assert queued_run.in_broker_after == queued_run.in_broker_before
+    # Nothing lost (the scheduler may have queued more meanwhile, never fewer).
+    assert queued_run.in_broker_after >= queued_run.in_broker_before
     assert queued_run.run["state"] == "success", queued_run.task_instances
 
 
