@@ -9,7 +9,7 @@ STACK_CLI := $(PY) -m stack --env-file $(ENV_FILE)
 
 .DEFAULT_GOAL := help
 .PHONY: help install browser up down status logs clean test test-unit test-integration test-compose \
-        lint demo new-project ids-offer bench requirements
+        lint demo new-project ids-offer bench requirements worker worker-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -60,6 +60,15 @@ test-integration: install browser ## the tests that drive a live stack
 # Tests that drive the native runner itself (supervisord, its processes) are marked `native`.
 test-compose: install browser ## the integration suite against a private Compose stack (see tests/compose/README.md)
 	@STACK=compose $(PY) -m pytest
+
+# Scale-out (AIRFLOW_EXECUTOR=celery): on the stack's machine `make worker-env SERVER=address`
+# prints a worker machine's .env; there, `make worker` starts one more worker (README).
+worker-env: install ## print the .env of a Celery worker machine: make worker-env SERVER=address-of-this-machine
+	@test -n "$(SERVER)" || { echo "usage: make worker-env SERVER=address-other-machines-reach-this-one-at"; exit 2; }
+	@$(STACK_CLI) worker-env "$(SERVER)"
+
+worker: install ## start one more Celery worker of a stack on another machine (NAME=worker name)
+	@$(STACK_CLI) worker $(if $(NAME),--name "$(NAME)")
 
 requirements: install ## export each image's requirements.txt from uv.lock (with hashes)
 	@$(PY) -m stack.image_requirements

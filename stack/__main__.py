@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stack.compose import ComposeRunner, engine_available, project_volumes
 from stack.native.runner import NativeRunner
-from stack.preflight import PreflightError
+from stack.preflight import PreflightError, check_exposure
 from stack.settings import (
     ENV_FILE,
     Settings,
@@ -19,6 +19,7 @@ from stack.settings import (
     load_settings,
 )
 from stack.startup import StartError
+from stack.worker import run_worker, worker_env_text
 
 
 class RunnerChoiceError(SettingsError):
@@ -100,9 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     clean = sub.add_parser("clean", help="stop and delete all data")
     clean.add_argument("--yes", action="store_true", help="do not ask")
     sub.add_parser("env", help="write .env with fresh secrets if it is missing")
+    worker = sub.add_parser("worker", help="run one more Celery worker of a stack on another "
+                                           "machine, in the foreground (README: scale-out)")
+    worker.add_argument("--name", help="the worker's name (default: this machine's host name)")
+    worker_env = sub.add_parser("worker-env", help="print the .env of a worker machine (secrets!)")
+    worker_env.add_argument("server", help="the address at which workers reach this machine")
     args = parser.parse_args(argv)
 
     try:
+        if args.command == "worker":
+            run_worker(args.env_file, args.name)
         if args.command in ("up", "env"):
             if ensure_env_file(args.env_file):
                 print(f"Wrote {args.env_file} with freshly generated secrets (it is never overwritten).")
@@ -111,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.env_file)
         if args.command == "env":
             return 0
+        if args.command == "worker-env":
+            print(worker_env_text(settings, args.server), end="")
+            return 0
         runner = choose_runner(settings)
         if args.command == "up":
+            check_exposure(settings, runner.name)
             t0 = time.monotonic()
             if not runner.up():
                 return 1

@@ -48,9 +48,18 @@ class ComposeRunner:
         self.marker = Layout(settings.state_dir).compose_marker
 
     def _command(self, *args: str) -> list[str]:
+        # AIRFLOW_EXECUTOR=celery: the overlay that switches the executor, and the profile that
+        # adds Redis and the workers.
+        files = COMPOSE_FILES if self.settings.celery else (COMPOSE_FILE,)
         return ["docker", "compose", "--project-directory", str(REPO_ROOT),
                 "--project-name", self.settings.get("COMPOSE_PROJECT_NAME"),
-                "-f", str(COMPOSE_FILE), "--env-file", str(self.settings.path), *args]
+                *[word for path in files for word in ("-f", str(path))],
+                *(["--profile", "celery"] if self.settings.celery else []),
+                "--env-file", str(self.settings.path), *args]
+
+    def services(self) -> list[Service]:
+        """The services of stack/services.py this stack runs (Celery's only with the executor)."""
+        return [s for s in SERVICES if s.backend != "celery" or self.settings.celery]
 
     def _compose(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(self._command(*args), check=check, **kwargs)
@@ -73,8 +82,10 @@ class ComposeRunner:
         print("Starting the Compose stack (images are built on first start) ...", flush=True)
         self.marker.parent.mkdir(parents=True, exist_ok=True)
         self.marker.write_text(self.settings.get("COMPOSE_PROJECT_NAME") + "\n")
-        self._compose("up", "--detach", "--build")
-        daemons = [s for s in SERVICES if not s.one_shot]
+        scale = (["--scale", f"airflow-worker={self.settings.get('AIRFLOW_CELERY_WORKERS')}"]
+                 if self.settings.celery else [])
+        self._compose("up", "--detach", "--build", *scale)
+        daemons = [s for s in self.services() if not s.one_shot]
         # Compose orders the start by its health checks; we wait on the users' path too.
         plain = [Service(s.name, s.summary, ports=s.ports) for s in daemons]
         outcomes = bring_up(plain, self.probe(), self.settings.health_timeout,
@@ -92,7 +103,7 @@ class ComposeRunner:
     def status(self) -> bool:
         self._compose("ps", "-a", check=False)
         healthy = True
-        for service in SERVICES:
+        for service in self.services():
             if service.one_shot:
                 continue
             try:

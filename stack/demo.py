@@ -57,12 +57,14 @@ def mlflow_links(settings: Settings, experiment: str, model: str) -> list[str]:
     base = settings.mlflow_url
     links = []
     response = requests.get(f"{base}/api/2.0/mlflow/experiments/get-by-name",
-                            params={"experiment_name": experiment}, timeout=30)
+                            params={"experiment_name": experiment}, timeout=30,
+                            auth=settings.mlflow_auth)
     response.raise_for_status()
     experiment_id = response.json()["experiment"]["experiment_id"]
     links.append(f"MLflow experiment: {base}/#/experiments/{experiment_id}")
     response = requests.get(f"{base}/api/2.0/mlflow/registered-models/alias",
-                            params={"name": model, "alias": "champion"}, timeout=30)
+                            params={"name": model, "alias": "champion"}, timeout=30,
+                            auth=settings.mlflow_auth)
     response.raise_for_status()
     version = response.json()["model_version"]["version"]
     links.append(f"Champion:          {base}/#/models/{quote(model)}/versions/{version} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import shutil
 import socket
 from pathlib import Path
@@ -57,6 +58,40 @@ def check_ports(settings: Settings, services: list[Service]) -> None:
                             f"{_who_listens(port)}")
     if busy:
         raise PreflightError("; ".join(busy) + ". Stop what uses it, or set another port in .env.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, runner: str) -> None:
+    """Nothing listens beyond loopback without a login: refuse a STACK_BIND_HOST that would.
+
+    PostgreSQL (scram-sha-256), Redis (REDIS_PASSWORD), S3, Airflow and the IDS connectors always
+    ask for one; MLflow only with its basic-auth app (MLFLOW_AUTH=basic).
+    """
+    host = settings.bind_host
+    if is_loopback(host):
+        return
+    if runner == "compose":
+        raise PreflightError(
+            f"STACK_BIND_HOST={host} would publish the stack beyond this machine, and the Compose "
+            f"file does not start MLflow with a login yet. Keep STACK_BIND_HOST=127.0.0.1 with "
+            f"Compose, or use the native runner (STACK=native) with MLFLOW_AUTH=basic.")
+    missing = [] if settings.get("MLFLOW_AUTH") == "basic" else ["MLFLOW_AUTH=basic"]
+    missing += [f"{name}=<a long random value>" for name in
+                ("MLFLOW_AUTH_PASSWORD", "MLFLOW_AUTH_SECRET_KEY") if not settings.values.get(name)]
+    if missing:
+        raise PreflightError(
+            f"STACK_BIND_HOST={host} makes the stack reachable from other machines, where every "
+            f"service must ask for a login, and MLflow asks for none without its basic-auth app. "
+            f"Set {', '.join(missing)} in .env (every client then logs in as MLFLOW_AUTH_USER), "
+            f"or keep STACK_BIND_HOST=127.0.0.1.")
 
 
 def check_resources(state_dir: Path, min_memory_gib: float = MIN_MEMORY_GIB,

@@ -93,3 +93,12 @@ def stack_process(env_file: Path, *args: str) -> subprocess.Popen:
     argv, env = _command(env_file, args)
     return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
+
+
+def stack_session(env_file: Path, log: Path, *args: str) -> subprocess.Popen:
+    """Start `python -m stack --env-file ENV ARGS` as a process tree of its own (a new session,
+    so that it can be stopped as a whole), its output appended to `log`."""
+    argv, env = _command(env_file, args)
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import requests
 
+from stack.services import worker_index
 from stack.settings import Settings
 
 
@@ -91,15 +92,17 @@ def check_s3_init(probe: Probe) -> None:
 
 
 def check_mlflow(probe: Probe) -> None:
-    base = probe.settings.mlflow_url
+    s = probe.settings
+    base = s.mlflow_url
     headers = {"Host": probe.mlflow_host}
+    auth = s.mlflow_auth
     search = _get(f"{base}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
-                  headers=headers)
+                  headers=headers, auth=auth)
     if search.status_code != 200:
         raise NotReady(f"experiments/search with Host: {probe.mlflow_host} answered "
                        f"{search.status_code} {search.text[:200]}")
     # The proxied artifact store: proves the server reaches S3 with its credentials.
-    artifacts = _get(f"{base}/api/2.0/mlflow-artifacts/artifacts", headers=headers)
+    artifacts = _get(f"{base}/api/2.0/mlflow-artifacts/artifacts", headers=headers, auth=auth)
     if artifacts.status_code != 200:
         raise NotReady(f"artifact listing answered {artifacts.status_code} {artifacts.text[:200]}")
 
@@ -152,13 +155,57 @@ def _ids(api_port_variable: str) -> Callable[[Probe], None]:
     return check
 
 
+def check_redis(probe: Probe) -> None:
+    import redis
+
+    s = probe.settings
+    try:
+        redis.Redis.from_url(s.broker_url, socket_timeout=3, socket_connect_timeout=3).ping()
+    except redis.RedisError as error:
+        raise NotReady(f"Redis at {s.client_host}:{s.get('REDIS_PORT')}: {error}") from error
+
+
+def celery_nodes(settings: Settings, timeout: float = 2.0) -> list[str]:
+    """The Celery workers that answer a ping through the broker (`name@host` each)."""
+    from celery import Celery
+
+    app = Celery(broker=settings.broker_url)
+    try:
+        replies = app.control.ping(timeout=timeout)
+    except Exception as error:  # noqa: BLE001 - kombu raises the transport's own errors
+        raise NotReady(f"no answer through the broker: {error}") from error
+    finally:
+        app.close()
+    return sorted(node for reply in replies for node in reply)
+
+
+def check_celery_worker(name: str) -> Callable[[Probe], None]:
+    """A worker is ready once it has registered: it answers a ping through the broker."""
+    def check(probe: Probe) -> None:
+        nodes = celery_nodes(probe.settings)
+        if not any(node.split("@")[0] == name for node in nodes):
+            raise NotReady(f"Celery node {name}@... does not answer a ping (answering: "
+                           f"{', '.join(nodes) or 'none'})")
+
+    return check
+
+
 def check_model_server(probe: Probe) -> None:
     response = _get(f"{probe.settings.model_server_url}/health")
     if response.status_code != 200:
         raise NotReady(f"/health answered {response.status_code}")
 
 
-CHECKS: dict[str, Callable[[Probe], None]] = {
+class _Checks(dict):
+    """Each service's check; a numbered Celery worker (`airflow-worker-2`) is checked as its node."""
+
+    def __missing__(self, name: str) -> Callable[[Probe], None]:
+        if worker_index(name) is None:
+            raise KeyError(name)
+        return check_celery_worker(name)
+
+
+CHECKS: dict[str, Callable[[Probe], None]] = _Checks({
     "postgres": check_postgres,
     "postgres-init": check_postgres_init,
     "s3": check_s3,
@@ -172,4 +219,6 @@ CHECKS: dict[str, Callable[[Probe], None]] = {
     "ids-edge": _ids("IDS_EDGE_API_PORT"),
     "ids-cloud": _ids("IDS_CLOUD_API_PORT"),
     "model-server": check_model_server,
-}
+    "redis": check_redis,
+    "airflow-worker": check_celery_worker("airflow-worker"),  # Compose's, on any container
+})

@@ -8,7 +8,7 @@ How each one is launched lives with its runner; how each one is proven ready liv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Service:
     depends_on: tuple[str, ...] = ()
     ports: tuple[str, ...] = ()  # the `.env` variables of the ports it listens on
     one_shot: bool = False  # a job that must finish successfully before its dependants start
-    backend: str = ""  # the optional backend it belongs to ("postgres", "s3"): skipped without it
+    backend: str = ""  # the optional part it belongs to ("postgres", "s3", "celery"): else skipped
 
 
 SERVICES: tuple[Service, ...] = (
@@ -36,8 +36,13 @@ SERVICES: tuple[Service, ...] = (
             depends_on=("postgres-init",), one_shot=True),
     Service("airflow-apiserver", "Airflow UI, REST API v2 and Execution API",
             depends_on=("airflow-init",), ports=("AIRFLOW_PORT",)),
-    Service("airflow-scheduler", "Airflow scheduler with the LocalExecutor",
-            depends_on=("airflow-init",), ports=("AIRFLOW_WORKER_LOG_PORT",)),
+    Service("redis", "Redis, the Celery broker", ports=("REDIS_PORT",), backend="celery"),
+    # The LocalExecutor runs tasks in the scheduler, which then serves their logs; the
+    # CeleryExecutor runs them in the workers (`Service.worker` numbers them).
+    Service("airflow-scheduler", "Airflow scheduler",
+            depends_on=("airflow-init", "redis"), ports=("AIRFLOW_WORKER_LOG_PORT",)),
+    Service("airflow-worker", "Airflow Celery worker", depends_on=("airflow-init", "redis"),
+            backend="celery"),
     Service("airflow-dag-processor", "parses the DAG folder", depends_on=("airflow-init",)),
     Service("airflow-triggerer", "runs deferred tasks", depends_on=("airflow-init",),
             ports=("AIRFLOW_TRIGGERER_LOG_PORT",)),
@@ -50,17 +55,37 @@ SERVICES: tuple[Service, ...] = (
 )
 
 BY_NAME = {service.name: service for service in SERVICES}
+WORKER = "airflow-worker"
 
 
-def plan(backends: set[str]) -> list[Service]:
-    """The services to run when only `backends` are available, dependencies pruned to match."""
+def worker_name(index: int) -> str:
+    """The name of the native runner's `index`-th Celery worker (from 1): also its Celery node."""
+    return f"{WORKER}-{index}"
+
+
+def worker_index(name: str) -> int | None:
+    """1 for `airflow-worker-1`; None for any other service."""
+    prefix, _, number = name.rpartition("-")
+    return int(number) if prefix == WORKER and number.isdigit() else None
+
+
+def plan(backends: set[str], workers: int = 1) -> list[Service]:
+    """The services to run when only `backends` are available, dependencies pruned to match.
+
+    With "celery", the one `airflow-worker` of the description becomes `workers` numbered ones
+    (Compose scales its one service instead).
+    """
     chosen = [s for s in SERVICES if not s.backend or s.backend in backends]
     names = {s.name for s in chosen}
-    return [
-        Service(s.name, s.summary, tuple(d for d in s.depends_on if d in names), s.ports,
-                s.one_shot, s.backend)
-        for s in chosen
-    ]
+    planned = []
+    for s in chosen:
+        service = Service(s.name, s.summary, tuple(d for d in s.depends_on if d in names),
+                          s.ports, s.one_shot, s.backend)
+        if s.name == WORKER:
+            planned += [replace(service, name=worker_name(i)) for i in range(1, workers + 1)]
+        else:
+            planned.append(service)
+    return planned
 
 
 def start_order(services: list[Service]) -> list[Service]:

@@ -46,7 +46,16 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(64),  # 86 chars: over the 64 bytes HS512 needs
     "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(32),
     "IDS_PEER_EDGE_PASSWORD": _password,
+    "REDIS_PASSWORD": _password,
+    "MLFLOW_AUTH_PASSWORD": _password,
+    "MLFLOW_AUTH_SECRET_KEY": lambda: secrets.token_urlsafe(32),
 }
+
+# Secrets only some configurations use: a `.env` written before they existed stays valid until
+# the setting that needs them is switched on.
+_NEEDED_WHEN = {"REDIS_PASSWORD": ("AIRFLOW_EXECUTOR", "celery"),
+                "MLFLOW_AUTH_PASSWORD": ("MLFLOW_AUTH", "basic"),
+                "MLFLOW_AUTH_SECRET_KEY": ("MLFLOW_AUTH", "basic")}
 
 # Values a fresh `.env` takes from the machine rather than from `.env.example`: Airflow's containers
 # run as the user's own uid (as the official quick start does), so that what they write into the
@@ -115,7 +124,8 @@ def _check_runner(name: str, value: str) -> None:
         raise SettingsError(f"{name}={value!r}: use one of {', '.join(RUNNERS)}, or leave it empty.")
 
 
-_CHOICES = {"DATA_SOURCE": ("ids", "local", "s3"), "METRIC_BM_TYPE": ("max", "min")}
+_CHOICES = {"DATA_SOURCE": ("ids", "local", "s3"), "METRIC_BM_TYPE": ("max", "min"),
+            "AIRFLOW_EXECUTOR": ("local", "celery"), "MLFLOW_AUTH": ("off", "basic")}
 
 
 def _check_choice(name: str, value: str) -> None:
@@ -130,13 +140,14 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
         checks.append(_check_port)
     if name in {"STACK_HEALTH_TIMEOUT", "IDS_LOCKOUT_ATTEMPTS", "IDS_LOCKOUT_MINUTES",
                 "IDS_MAX_PAYLOAD_MB", "AIRFLOW_PARALLELISM",
-                "TASK_RETRY_DELAY_SECONDS"}:
+                "TASK_RETRY_DELAY_SECONDS", "AIRFLOW_CELERY_WORKERS", "AIRFLOW_TASK_HEARTBEAT_TIMEOUT",
+                "AIRFLOW_CELERY_WORKER_CONCURRENCY"}:
         checks.append(_check_positive_int)
     if name in {"POSTGRES_SUPERUSER_PASSWORD", "AIRFLOW_DB_PASSWORD", "MLFLOW_DB_PASSWORD",
-                "S3_ACCESS_KEY", "S3_SECRET_KEY"}:
+                "S3_ACCESS_KEY", "S3_SECRET_KEY", "REDIS_PASSWORD", "MLFLOW_AUTH_PASSWORD"}:
         checks.append(_check_url_safe)
     if name in {"AIRFLOW_DB_NAME", "AIRFLOW_DB_USER", "MLFLOW_DB_NAME", "MLFLOW_DB_USER",
-                "AIRFLOW_ADMIN_USER"}:
+                "AIRFLOW_ADMIN_USER", "MLFLOW_AUTH_USER"}:
         checks.append(_check_name)
     if name in {"TASK_RETRIES", "AIRFLOW_UID"}:  # uid 0: root's own files
         checks.append(_check_non_negative_int)
@@ -154,7 +165,7 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
 
 
 # Variables that may be empty in a valid `.env`.
-MAY_BE_EMPTY = {"STACK", "S3_DATA_ACCESS_KEY", "S3_DATA_SECRET_KEY"}
+MAY_BE_EMPTY = {"STACK", "S3_DATA_ACCESS_KEY", "S3_DATA_SECRET_KEY", "STACK_SERVER_HOST"}
 
 
 def example_variables(example: Path = ENV_EXAMPLE) -> dict[str, str]:
@@ -189,9 +200,37 @@ class Settings:
 
     @property
     def client_host(self) -> str:
-        # Clients on this machine reach a wildcard bind through loopback.
+        # A worker machine reaches the stack's machine; clients on that machine reach a wildcard
+        # bind through loopback.
+        if self.values.get("STACK_SERVER_HOST"):
+            return self.values["STACK_SERVER_HOST"]
         host = self.bind_host
         return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
+
+    @property
+    def celery(self) -> bool:
+        """Whether Airflow runs the CeleryExecutor (Redis broker, workers) or the LocalExecutor."""
+        return self.get("AIRFLOW_EXECUTOR") == "celery"
+
+    @property
+    def mlflow_auth(self) -> tuple[str, str] | None:
+        """MLflow's basic-auth login (user, password), None when MLflow has no login."""
+        if self.values.get("MLFLOW_AUTH", "off") != "basic":  # off: .env.example's default
+            return None
+        return self.get("MLFLOW_AUTH_USER"), self.get("MLFLOW_AUTH_PASSWORD")
+
+    @property
+    def mlflow_login(self) -> dict[str, str]:
+        """The same login as MLflow's client variables; empty without a login."""
+        if self.mlflow_auth is None:
+            return {}
+        user, password = self.mlflow_auth
+        return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+
+    @property
+    def broker_url(self) -> str:
+        return (f"redis://default:{self.get('REDIS_PASSWORD')}@{self.client_host}:"
+                f"{self.int('REDIS_PORT')}/0")
 
     @property
     def state_dir(self) -> Path:
@@ -232,9 +271,12 @@ class Settings:
 
 
 def validate(values: Mapping[str, str], path: Path = ENV_FILE,
-             example: Path = ENV_EXAMPLE) -> None:
-    """Raise SettingsError naming the first missing or malformed variable."""
+             example: Path = ENV_EXAMPLE, unused: frozenset[str] = frozenset()) -> None:
+    """Raise SettingsError naming the first missing or malformed variable (`unused` are not read)."""
     for name in example_variables(example):
+        setting, wanted = _NEEDED_WHEN.get(name, (None, None))
+        if name in unused or (setting and values.get(setting) != wanted and not values.get(name)):
+            continue
         value = values.get(name)
         if value is None or (value == "" and name not in MAY_BE_EMPTY):
             if name not in SECRET_GENERATORS:
@@ -303,8 +345,12 @@ def add_missing_secrets(path: Path = ENV_FILE, example: Path = ENV_EXAMPLE) -> l
 
 
 def load_settings(path: Path = ENV_FILE, environ: Mapping[str, str] | None = None,
-                  example: Path = ENV_EXAMPLE) -> Settings:
-    """Read `.env`, let the process environment override it (as Compose does), and validate."""
+                  example: Path = ENV_EXAMPLE, secrets: frozenset[str] | None = None) -> Settings:
+    """Read `.env`, let the process environment override it (as Compose does), and validate.
+
+    `secrets`: the only secrets this machine's role needs (a Celery worker's); the others are
+    neither required nor passed on, and stay empty.
+    """
     path = path.resolve()  # supervisord and the services run from other folders
     if not path.exists():
         raise SettingsError(f"{path} does not exist: run `make up` (it writes one) or copy .env.example.")
@@ -317,5 +363,8 @@ def load_settings(path: Path = ENV_FILE, environ: Mapping[str, str] | None = Non
             # A setting added after this .env was written: its documented default, as Compose's
             # `${NAME:-default}` does. Secrets have no default and must be in the file.
             values[name] = default
-    validate(values, path, example)
+    unused = frozenset() if secrets is None else frozenset(SECRET_GENERATORS) - secrets
+    for name in unused:
+        values[name] = ""
+    validate(values, path, example, unused)
     return Settings(values=values, path=path, root=path.parent)

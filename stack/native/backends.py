@@ -22,6 +22,7 @@ class Backends:
     postgres_bin: str = ""
     postgres_user: str | None = None  # None: run PostgreSQL as the current (non-root) user
     s3_bin: str = ""
+    redis_bin: str = ""  # the Celery broker's server, found or installed only for the CeleryExecutor
 
     @property
     def names(self) -> set[str]:
@@ -111,6 +112,14 @@ def install_postgres() -> bool:
         print(f"  note: {CREATECLUSTER_CONF} is yours and left as it is: the package may create "
               f"and start its own cluster on port 5432", flush=True)
     return apt_install(["postgresql"])
+
+
+def redis_server() -> str | None:
+    """Debian's redis-server, installed with apt when missing (root only); None without it."""
+    found = shutil.which("redis-server")
+    if found is None and apt_install(["redis-server"]):
+        found = shutil.which("redis-server")
+    return found
 
 
 def _postgres_user() -> str | None:

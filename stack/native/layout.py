@@ -27,6 +27,22 @@ class Layout:
         return self.root / "mlflow" / "artifacts"
 
     @property
+    def mlflow_auth_conf(self) -> Path:
+        return self.run / "mlflow-auth.ini"
+
+    @property
+    def mlflow_auth_db(self) -> Path:
+        return self.root / "mlflow" / "basic_auth.db"
+
+    @property
+    def redis_data(self) -> Path:
+        return self.root / "redis"
+
+    @property
+    def redis_conf(self) -> Path:
+        return self.run / "redis.conf"
+
+    @property
     def sqlite_dir(self) -> Path:
         return self.root / "sqlite"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from stack.native.backends import Backends
 from stack.native.layout import Layout
+from stack.services import worker_index, worker_name
 from stack.settings import REPO_ROOT, Settings
 
 VENV_BIN = Path(sys.executable).parent
@@ -84,6 +85,7 @@ def client_environment(settings: Settings, backends: Backends) -> dict[str, str]
         "TASK_RETRY_DELAY_SECONDS": s.get("TASK_RETRY_DELAY_SECONDS"),
         "IDS_EDGE_HOST": s.client_host,
         "IDS_CLOUD_HOST": s.client_host,
+        **s.mlflow_login,
     }
     # The peers' logins stay between the connectors: a client of /proxy never needs them.
     env.update({k: v for k, v in s.values.items()
@@ -121,6 +123,18 @@ def dag_bundles(template: str, projects: str) -> str:
     ])
 
 
+def celery_environment(settings: Settings, backends: Backends, layout: Layout) -> dict[str, str]:
+    """The CeleryExecutor's settings, the same keys as docker-compose.celery.yml."""
+    s = settings
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": s.broker_url,
+        # Task states go to Airflow's own database, as Airflow's docs recommend.
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_uri(s, backends, layout, "AIRFLOW"),
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": s.get("AIRFLOW_CELERY_WORKER_CONCURRENCY"),
+    }
+
+
 def airflow_environment(settings: Settings, backends: Backends, layout: Layout) -> dict[str, str]:
     """Airflow's configuration, the same keys as `x-airflow-common` in docker-compose.yml.
 
@@ -154,10 +168,13 @@ def airflow_environment(settings: Settings, backends: Backends, layout: Layout) 
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": s.get("AIRFLOW_WORKER_LOG_PORT"),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": s.get("AIRFLOW_TRIGGERER_LOG_PORT"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": s.get("AIRFLOW_TASK_HEARTBEAT_TIMEOUT"),
         "AIRFLOW_ADMIN_USER": s.get("AIRFLOW_ADMIN_USER"),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.update(client_environment(s, backends))
+    if s.celery:
+        env.update(celery_environment(s, backends, layout))
     return env
 
 
@@ -217,14 +234,69 @@ def _mlflow(s: Settings, b: Backends, layout: Layout) -> Program:
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     # `--backend-store-uri` from the environment: on the command line its password shows in `ps`.
     env["MLFLOW_BACKEND_STORE_URI"] = database_uri(s, b, layout, "MLFLOW")
-    return Program(
-        [sys.executable, str(REPO_ROOT / "mlflow" / "serve.py"),
-         "--host", s.bind_host, "--port", s.get("MLFLOW_PORT"),
-         "--workers", "1",
-         "--serve-artifacts", "--artifacts-destination", destination,
-         "--allowed-hosts", mlflow_allowed_hosts(s)],
-        env,
-    )
+    argv = [sys.executable, str(REPO_ROOT / "mlflow" / "serve.py"),
+            "--host", s.bind_host, "--port", s.get("MLFLOW_PORT"),
+            "--workers", "1",
+            "--serve-artifacts", "--artifacts-destination", destination,
+            "--allowed-hosts", mlflow_allowed_hosts(s)]
+    if s.get("MLFLOW_AUTH") == "basic":
+        argv += ["--app-name", "basic-auth"]
+        # The admin login through MLflow's own variables (never in `ps`); it is created at the
+        # first start, in the user store that mlflow_auth_config names.
+        env.update({"MLFLOW_AUTH_CONFIG_PATH": str(layout.mlflow_auth_conf),
+                    "MLFLOW_AUTH_ADMIN_USERNAME": s.get("MLFLOW_AUTH_USER"),
+                    "MLFLOW_AUTH_ADMIN_PASSWORD": s.get("MLFLOW_AUTH_PASSWORD"),
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY": s.get("MLFLOW_AUTH_SECRET_KEY")})
+    return Program(argv, env)
+
+
+def mlflow_auth_config(layout: Layout) -> str:
+    """basic_auth.ini of MLflow's basic-auth app: its user store under the state folder.
+
+    Users only read what they are not granted (READ); the login of .env is the admin. A checked
+    login is cached for a minute: without that, every request hashes the password anew (PBKDF2),
+    and MLflow runs one server process here, so no other process could hold a stale entry.
+    """
+    return ("[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = sqlite:///{layout.mlflow_auth_db}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            "grant_default_workspace_access = false\n"
+            "auth_cache_ttl_seconds = 60\n")
+
+
+def _redis(s: Settings, b: Backends, layout: Layout) -> Program:
+    # Its password is in the config file the runner writes (mode 0600), never on the command line.
+    return Program([b.redis_bin, str(layout.redis_conf)])
+
+
+def redis_config(settings: Settings, layout: Layout) -> str:
+    """redis.conf: loopback (or STACK_BIND_HOST), a password, and every message kept on disk.
+
+    The append-only file keeps queued task messages over a restart of the broker.
+    """
+    return (f"bind {settings.bind_host}\nport {settings.get('REDIS_PORT')}\n"
+            f"requirepass {settings.get('REDIS_PASSWORD')}\nprotected-mode yes\n"
+            f"dir {layout.redis_data}\nappendonly yes\nappendfsync everysec\n"
+            f"daemonize no\nlogfile \"\"\n")
+
+
+# A task instance reports its worker's name as its host name (Airflow's `hostname_callable`), so
+# that the tasks of two workers on one machine can be told apart.
+HOSTNAME_CALLABLE = "stack.worker_hostname.hostname"
+
+
+def celery_worker(settings: Settings, backends: Backends, layout: Layout, name: str,
+                  serve_logs: bool) -> Program:
+    """`airflow celery worker` as Celery node `name@host`, its tasks reporting host name `name`.
+
+    Workers on one machine share the log folder, so only a worker on a machine of its own serves
+    its logs (on AIRFLOW_WORKER_LOG_PORT, as the LocalExecutor's scheduler does).
+    """
+    env = airflow_environment(settings, backends, layout)
+    env.update({"AIRFLOW_WORKER_NAME": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": HOSTNAME_CALLABLE,
+                "PYTHONPATH": str(REPO_ROOT)})
+    argv = [_bin("airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h"]
+    return Program(argv if serve_logs else [*argv, "--skip-serve-logs"], env)
 
 
 def _airflow(*command: str):
@@ -269,6 +341,7 @@ def _model_server(s: Settings, b: Backends, layout: Layout) -> Program:
         "MODEL_SERVER_PORT": s.get("MODEL_SERVER_PORT"),
         "MODEL_SERVER_BIND_HOST": s.bind_host,
         "PYTHONPATH": str(REPO_ROOT / "model-server"),
+        **s.mlflow_login,
     }
     return Program([sys.executable, "-m", "model_server"], env)
 
@@ -287,8 +360,12 @@ PROGRAMS = {
     "ids-edge": _ids("edge"),
     "ids-cloud": _ids("cloud"),
     "model-server": _model_server,
+    "redis": _redis,
 }
 
 
 def program(name: str, settings: Settings, backends: Backends, layout: Layout) -> Program:
+    index = worker_index(name)
+    if index is not None:
+        return celery_worker(settings, backends, layout, worker_name(index), serve_logs=False)
     return PROGRAMS[name](settings, backends, layout)

@@ -8,13 +8,20 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 from stack.native import backends as backend_choice
 from stack.native.layout import Layout
-from stack.native.programs import VENV_BIN, base_environment, program
+from stack.native.programs import (
+    VENV_BIN,
+    base_environment,
+    mlflow_auth_config,
+    program,
+    redis_config,
+)
 from stack.native.supervisor import FAILED_STATES, Supervisor, render_config
-from stack.preflight import check_ports, check_resources
+from stack.preflight import check_ports, check_resources, is_loopback
 from stack.readiness import CHECKS, NotReady, Probe
 from stack.services import Service, plan, start_order, stop_waves
 from stack.settings import REPO_ROOT, Settings
@@ -59,7 +66,8 @@ class NativeRunner:
     # -- what runs -------------------------------------------------------------------------
 
     def services(self, backends: backend_choice.Backends) -> list[Service]:
-        return start_order(plan(backends.names))
+        names = backends.names | ({"celery"} if self.settings.celery else set())
+        return start_order(plan(names, self.settings.int("AIRFLOW_CELERY_WORKERS")))
 
     def probe(self) -> Probe:
         return Probe(self.settings, mlflow_host=f"127.0.0.1:{self.settings.get('MLFLOW_PORT')}")
@@ -72,8 +80,15 @@ class NativeRunner:
             folder.mkdir(parents=True, exist_ok=True)
         already = self.supervisor.running()
         backends = backend_choice.choose(layout, VENV_BIN)
-        backend_choice.save(layout, backends)
+        if self.settings.celery:
+            backends = self._prepare_celery(backends)
+        if self.settings.get("MLFLOW_AUTH") == "basic":
+            layout.mlflow_auth_db.parent.mkdir(parents=True, exist_ok=True)
+            layout.mlflow_auth_conf.write_text(mlflow_auth_config(layout))
         services = self.services(backends)
+        if already:
+            self._check_same_services(services)
+        backend_choice.save(layout, backends)
         for note in backends.describe():
             print(f"  note: {note}", flush=True)
         if not already:
@@ -107,6 +122,16 @@ class NativeRunner:
             return False
         return True
 
+    def _check_same_services(self, services: list[Service]) -> None:
+        """A running stack keeps the services it started with: say so when .env now asks more."""
+        running = {info["name"] for info in self.supervisor.all_info()}
+        missing = [s.name for s in services if not s.one_shot and s.name not in running]
+        if missing:
+            raise StartError(
+                f"the running stack has no {', '.join(missing)}: it was started with other "
+                f"settings (AIRFLOW_EXECUTOR, AIRFLOW_CELERY_WORKERS?). Run `make down`, then "
+                f"`make up`.")
+
     def _explain(self, failed: list[Outcome]) -> None:
         for outcome in failed:
             if outcome.error and outcome.error.startswith("not started:"):
@@ -133,6 +158,25 @@ class NativeRunner:
         if result.returncode != 0:
             raise StartError(f"exited with status {result.returncode}; see {log}")
 
+    def _prepare_celery(self, backends: backend_choice.Backends) -> backend_choice.Backends:
+        """Find (or install) Redis and write its config; the CeleryExecutor needs PostgreSQL."""
+        if backends.database != "postgres":
+            raise StartError("AIRFLOW_EXECUTOR=celery needs PostgreSQL (Celery cannot share "
+                             "SQLite between processes): install it (apt-get install postgresql) "
+                             "or set AIRFLOW_EXECUTOR=local in .env.")
+        redis_bin = backend_choice.redis_server()
+        if redis_bin is None:
+            raise StartError("AIRFLOW_EXECUTOR=celery needs Redis, which is not installed and "
+                             "could not be: apt-get install redis-server, or set "
+                             "AIRFLOW_EXECUTOR=local in .env.")
+        layout = self.layout
+        layout.redis_data.mkdir(parents=True, exist_ok=True)
+        # O_CREAT with 0600 before the password is written: no moment where others can read it.
+        fd = os.open(layout.redis_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(redis_config(self.settings, layout))
+        return replace(backends, redis_bin=redis_bin)
+
     def _as_postgres(self, backends: backend_choice.Backends, argv: list[str]) -> list[str]:
         return ["runuser", "-u", backends.postgres_user, "--", *argv] \
             if backends.postgres_user else argv
@@ -152,8 +196,23 @@ class NativeRunner:
                     f"the user postgres cannot reach {base}: a parent folder is closed to other "
                     f"users. Set STACK_STATE_DIR in .env to a folder under /var/lib or /tmp, or "
                     f"`chmod o+x` the parents.")
-        if (layout.postgres_data / "PG_VERSION").exists():
-            return
+        if not (layout.postgres_data / "PG_VERSION").exists():
+            self._initdb(backends)
+        if not is_loopback(self.settings.bind_host):
+            self._allow_remote_logins()
+
+    def _allow_remote_logins(self) -> None:
+        """initdb lets in loopback only: beyond it too, with the same scram-sha-256 logins."""
+        hba = self.layout.postgres_data / "pg_hba.conf"
+        line = "host all all all scram-sha-256"
+        if line not in hba.read_text().splitlines():
+            with hba.open("a") as handle:
+                handle.write(f"# STACK_BIND_HOST is not loopback: other machines, with a login\n"
+                             f"{line}\n")
+
+    def _initdb(self, backends: backend_choice.Backends) -> None:
+        layout = self.layout
+        base = layout.postgres_data.parent
         print("  initialising PostgreSQL's data folder ...", flush=True)
         with tempfile.NamedTemporaryFile("w", dir=base, delete=False) as pwfile:
             pwfile.write(self.settings.get("POSTGRES_SUPERUSER_PASSWORD") + "\n")

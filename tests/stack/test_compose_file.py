@@ -30,9 +30,16 @@ from packaging.specifiers import SpecifierSet
 
 from stack.native.backends import Backends
 from stack.native.layout import Layout
-from stack.native.programs import PROGRAMS, airflow_environment, dag_bundles, program
+from stack.native.programs import (
+    PROGRAMS,
+    airflow_environment,
+    celery_environment,
+    dag_bundles,
+    program,
+    redis_config,
+)
 from stack.private import free_port
-from stack.services import SERVICES
+from stack.services import SERVICES, worker_name
 from stack.settings import (
     MAY_BE_EMPTY,
     REPO_ROOT,
@@ -167,10 +174,11 @@ def test_compose_file_matches_the_compose_spec(path: Path) -> None:
 
 def test_services_are_those_of_stack_services(services: dict[str, dict]) -> None:
     default = {name for name, service in services.items() if not service.get("profiles")}
-    assert default == {s.name for s in SERVICES}
+    assert default == {s.name for s in SERVICES if s.backend != "celery"}
     optional = {name: service["profiles"] for name, service in services.items()
                 if service.get("profiles")}
-    assert optional == {"redis": [CELERY_PROFILE], "airflow-worker": [CELERY_PROFILE]}
+    assert optional == {s.name: [CELERY_PROFILE] for s in SERVICES if s.backend == "celery"}
+    assert set(optional) == {"redis", "airflow-worker"}
 
 
 def test_celery_file_only_switches_services_of_the_main_file(services: dict[str, dict]) -> None:
@@ -183,8 +191,11 @@ def test_celery_file_only_switches_services_of_the_main_file(services: dict[str,
 
 
 def test_dependencies_are_those_of_stack_services(services: dict[str, dict]) -> None:
+    overlay = load_yaml(CELERY_FILE)["services"]
     for service in SERVICES:
-        declared = services[service.name].get("depends_on") or {}
+        # Those on Celery's services (the scheduler's on Redis) come with the Celery overlay.
+        declared = {**(services[service.name].get("depends_on") or {}),
+                    **(overlay.get(service.name, {}).get("depends_on") or {})}
         assert set(declared) == set(service.depends_on), service.name
 
 
@@ -509,7 +520,7 @@ def shape(argv: list[str]) -> list[str]:
     return words
 
 
-@pytest.mark.parametrize("name", sorted(set(PROGRAMS) - {"postgres", "s3", "mlflow"}))
+@pytest.mark.parametrize("name", sorted(set(PROGRAMS) - {"postgres", "s3", "mlflow", "redis"}))
 def test_command_is_the_native_runners(name: str, services: dict[str, dict], native) -> None:
     command = [*services[name].get("entrypoint", []), *services[name]["command"]]
     if name.startswith("airflow-") and command[0] not in ("bash", "python"):
@@ -555,6 +566,85 @@ def test_mlflow_server_has_the_native_flags(services: dict[str, dict], settings:
     env = environment(services["mlflow"])
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == native("mlflow").env[
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+# --- The CeleryExecutor: the overlay and the `celery` profile against the native runner ------------------
+
+@pytest.fixture(scope="module")
+def celery_settings(settings: Settings) -> Settings:
+    return Settings({**settings.values, "AIRFLOW_EXECUTOR": "celery"}, settings.path, settings.root)
+
+
+def test_celery_settings_are_the_native_runners(celery_settings: Settings, tmp_path: Path) -> None:
+    values = dict(celery_settings.values)
+    overlay = {k: interpolate(v, values)
+               for k, v in environment(load_yaml(CELERY_FILE)["services"]["airflow-worker"]).items()}
+    native = celery_environment(celery_settings, Backends("postgres", "minio"), Layout(tmp_path))
+    assert set(overlay) == set(native)
+    assert overlay["AIRFLOW__CORE__EXECUTOR"] == native["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert overlay["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == native[
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY"] == celery_settings.get("AIRFLOW_CELERY_WORKER_CONCURRENCY")
+    # The broker: Redis with the password of .env, by service name in Compose.
+    ours, theirs = urlsplit(overlay["AIRFLOW__CELERY__BROKER_URL"]), urlsplit(
+        native["AIRFLOW__CELERY__BROKER_URL"])
+    assert ours.scheme == theirs.scheme == "redis"
+    assert (ours.username, ours.password, ours.path) == (theirs.username, theirs.password, theirs.path)
+    assert ours.password == celery_settings.get("REDIS_PASSWORD")
+    assert (ours.hostname, ours.port) == ("redis", 6379)
+    assert theirs.port == celery_settings.int("REDIS_PORT")
+    # The result backend: Airflow's own database, through SQLAlchemy.
+    backend, native_backend = (overlay["AIRFLOW__CELERY__RESULT_BACKEND"],
+                               native["AIRFLOW__CELERY__RESULT_BACKEND"])
+    assert backend.startswith("db+") and native_backend.startswith("db+")
+    assert_same_database(backend.removeprefix("db+"), native_backend.removeprefix("db+"))
+
+
+def test_native_airflow_runs_celery_only_when_asked(settings: Settings, celery_settings: Settings,
+                                                    tmp_path: Path) -> None:
+    backends, layout = Backends("postgres", "minio"), Layout(tmp_path)
+    local = airflow_environment(settings, backends, layout)
+    assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert not any(k.startswith("AIRFLOW__CELERY__") for k in local)
+    celery = airflow_environment(celery_settings, backends, layout)
+    assert celery.items() >= celery_environment(celery_settings, backends, layout).items()
+
+
+def test_celery_worker_is_the_native_runners(services: dict[str, dict], celery_settings: Settings,
+                                             tmp_path: Path) -> None:
+    backends = Backends("postgres", "minio", redis_bin="/usr/bin/redis-server")
+    native = program(worker_name(1), celery_settings, backends, Layout(tmp_path))
+    compose = services["airflow-worker"]
+    # `airflow celery worker` as node `<service>@<host>`: numbered natively, one per container.
+    assert shape(["airflow", *compose["command"]]) == [
+        "airflow", "celery", "worker", "--celery-hostname", "airflow-worker@%h"]
+    assert shape(native.argv) == [
+        "airflow", "celery", "worker", "--celery-hostname", "airflow-worker-1@%h",
+        "--skip-serve-logs"]  # natively the workers share the log folder; see celery_worker
+    assert "airflow-worker@$${HOSTNAME}" in compose["healthcheck"]["test"][-1]
+    # Every native setting, but those that tell workers on one host apart (containers have
+    # host names of their own).
+    worker_only = {"AIRFLOW_WORKER_NAME", "AIRFLOW__CORE__HOSTNAME_CALLABLE"}
+    assert native.env["AIRFLOW_WORKER_NAME"] == "airflow-worker-1"
+    overlay = environment(load_yaml(CELERY_FILE)["services"]["airflow-worker"])
+    missing = set(native.env) - NATIVE_ONLY - worker_only - set(environment(compose)) - set(overlay)
+    assert not missing, missing
+
+
+def test_redis_is_the_native_runners(services: dict[str, dict], celery_settings: Settings,
+                                     tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    native = program("redis", celery_settings, Backends("postgres", "minio", redis_bin="redis-server"),
+                     layout)
+    # The password is in a file (natively) or on stdin (Compose), never on the command line.
+    assert native.argv == ["redis-server", str(layout.redis_conf)]
+    config = redis_config(celery_settings, layout).splitlines()
+    script = services["redis"]["command"][-1]
+    for line in ("appendonly yes", "appendfsync everysec"):
+        assert line in config and line in script.splitlines()
+    assert f"requirepass {celery_settings.get('REDIS_PASSWORD')}" in config
+    assert "requirepass $$REDISCLI_AUTH" in script.splitlines()
+    assert environment(services["redis"])["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
+    assert f"bind {celery_settings.bind_host}" in config
 
 
 def test_data_lives_in_named_volumes(compose: dict, services: dict[str, dict]) -> None:

@@ -6,12 +6,37 @@ import pytest
 
 from stack.native.programs import PROGRAMS
 from stack.readiness import CHECKS
-from stack.services import SERVICES, Service, needs, plan, start_order, stop_waves
+from stack.services import (
+    SERVICES,
+    WORKER,
+    Service,
+    needs,
+    plan,
+    start_order,
+    stop_waves,
+    worker_index,
+    worker_name,
+)
 
 
 def test_every_service_has_a_readiness_check_and_a_native_program() -> None:
     names = {s.name for s in SERVICES}
-    assert names == set(CHECKS) == set(PROGRAMS)
+    # The Celery worker runs natively as numbered programs (stack.native.programs.program).
+    assert names == set(CHECKS) == set(PROGRAMS) | {WORKER}
+    assert CHECKS[worker_name(3)] is not None
+
+
+def test_celery_brings_redis_and_numbered_workers() -> None:
+    local = {s.name for s in plan({"postgres", "s3"}, workers=3)}
+    assert not {"redis", WORKER} & local and not any(worker_index(n) for n in local)
+    celery = {s.name: s for s in plan({"postgres", "s3", "celery"}, workers=3)}
+    assert WORKER not in celery
+    assert [n for n in celery if worker_index(n)] == ["airflow-worker-1", "airflow-worker-2",
+                                                      "airflow-worker-3"]
+    assert celery["airflow-worker-2"].depends_on == ("airflow-init", "redis")
+    assert celery["airflow-scheduler"].depends_on == ("airflow-init", "redis")
+    assert worker_index("airflow-worker-12") == 12
+    assert worker_index("airflow-worker") is None and worker_index("airflow-scheduler") is None
 
 
 def test_start_order_puts_dependencies_first() -> None:
@@ -35,12 +60,16 @@ def test_stop_waves_stop_each_service_after_everything_that_needs_it() -> None:
             for needed in needs(service, list(SERVICES)) & set(wave_of):
                 assert wave_of[service.name] < wave_of[needed], (service.name, needed)
     # Clients together first; the model server before MLflow; the data stores last.
-    assert [sorted(s.name for s in wave) for wave in waves][1:] == [["mlflow"], ["postgres", "s3"]]
+    assert [sorted(s.name for s in wave) for wave in waves][1:] == [["mlflow", "redis"],
+                                                                    ["postgres", "s3"]]
 
 
 def test_needs_follows_dependencies_through_one_shots() -> None:
     scheduler = next(s for s in SERVICES if s.name == "airflow-scheduler")
-    assert needs(scheduler, list(SERVICES)) == {"airflow-init", "postgres-init", "postgres"}
+    assert needs(scheduler, list(SERVICES)) == {"airflow-init", "postgres-init", "postgres", "redis"}
+    local = {s.name: s for s in plan({"postgres"})}
+    assert needs(local["airflow-scheduler"], list(local.values())) == {
+        "airflow-init", "postgres-init", "postgres"}
 
 
 def test_without_postgres_and_s3_their_services_and_dependencies_go() -> None:

@@ -67,7 +67,8 @@ def test_a_failed_run_exits_1_with_the_failed_tasks_log_tail():
 
 
 def test_a_successful_run_prints_links_and_a_prediction(monkeypatch):
-    def fake_get(url, params, timeout):
+    def fake_get(url, params, timeout, auth=None):
+        assert auth is None  # MLflow without its login (MLFLOW_AUTH off)
         if url.endswith("experiments/get-by-name"):
             return FakeResponse({"experiment": {"experiment_id": "7"}})
         return FakeResponse({"model_version": {"version": "3"}})
