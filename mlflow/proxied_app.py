@@ -9,6 +9,9 @@ platform serves artifacts through the server (`--serve-artifacts`, so that clien
 S3 credentials nor a route to the store): this app says so to its clients.
 """
 
+import importlib
+import os
+
 from mlflow.server import handlers
 from mlflow.utils.server_info import (
     SERVER_INFO_MULTIPART_DOWNLOADS_ENABLED,
@@ -27,7 +30,13 @@ def _proxied_transfers_only() -> dict:
 
 handlers.build_server_info_payload = _proxied_transfers_only
 
-# Imported after the patch: its server-info route binds the payload builder by name.
-from mlflow.server.fastapi_app import app  # noqa: E402
+# Imported after the patch: the server-info route binds the payload builder by name. The target is
+# what `mlflow server` gave uvicorn (serve.py): MLflow's app, or the basic-auth app's factory.
+_module, _, _name = os.environ.get("PROXIED_APP_TARGET", "mlflow.server.fastapi_app:app").partition(":")
+_target = getattr(importlib.import_module(_module), _name)
+app = _target
 
-__all__ = ["app"]
+
+def create_app():
+    """For a factory target (`--factory`, e.g. `--app-name basic-auth`)."""
+    return _target()

@@ -13,15 +13,16 @@ from pathlib import Path
 import mlflow.server
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_APP = "mlflow.server.fastapi_app:app"
 
 
 def _exec_in_place(cmd, extra_env=None, **_options):
     cmd = list(cmd)
     env = {**os.environ, **(extra_env or {})}
-    if cmd[-1] == DEFAULT_APP:
-        # The same app, telling clients to move artifacts through this server (proxied_app.py).
-        cmd[-1] = "proxied_app:app"
+    if cmd[:3] == [sys.executable, "-m", "uvicorn"]:
+        # The same app (MLflow's own, or its basic-auth factory), telling clients to move artifacts
+        # through this server: proxied_app.py wraps the target uvicorn was given.
+        env["PROXIED_APP_TARGET"] = cmd[-1]
+        cmd[-1] = "proxied_app:create_app" if "--factory" in cmd else "proxied_app:app"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     os.execvpe(cmd[0], cmd, env)
 

@@ -21,7 +21,7 @@ print(json.dumps(handlers.build_server_info_payload()))
 """
 
 
-def server_info(tmp_path: Path, app_module: str) -> dict:
+def server_info(tmp_path: Path, app_module: str, **extra_env: str) -> dict:
     env = {**os.environ,
            "_MLFLOW_SERVER_FILE_STORE": f"sqlite:///{tmp_path / 'mlflow.db'}",
            "_MLFLOW_SERVER_SERVE_ARTIFACTS": "true",
@@ -29,7 +29,7 @@ def server_info(tmp_path: Path, app_module: str) -> dict:
            "_MLFLOW_SERVER_ARTIFACT_ROOT": "mlflow-artifacts:/",
            "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
            "MLFLOW_S3_ENDPOINT_URL": "http://s3:9000",
-           "PYTHONPATH": str(REPO_ROOT / "mlflow")}
+           "PYTHONPATH": str(REPO_ROOT / "mlflow"), **extra_env}
     result = subprocess.run([sys.executable, "-c", PAYLOAD, app_module], env=env,
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -43,3 +43,9 @@ def test_server_info_offers_presigned_transfers_only_without_our_app(
     info = server_info(tmp_path, app_module)
     assert info["multipart_downloads_enabled"] is presigned
     assert info["multipart_uploads_enabled"] is presigned
+
+
+def test_the_basic_auth_app_is_wrapped_too(tmp_path: Path) -> None:
+    # `--app-name basic-auth` (MLFLOW_AUTH=basic) makes uvicorn call a factory instead.
+    info = server_info(tmp_path, "proxied_app", PROXIED_APP_TARGET="mlflow.server.auth:create_app")
+    assert info["multipart_downloads_enabled"] is False
