@@ -124,8 +124,7 @@ def _check_runner(name: str, value: str) -> None:
         raise SettingsError(f"{name}={value!r}: use one of {', '.join(RUNNERS)}, or leave it empty.")
 
 
-_CHOICES = {"DATA_SOURCE": ("ids", "local", "s3"), "METRIC_BM_TYPE": ("max", "min"),
-            "AIRFLOW_EXECUTOR": ("local", "celery"), "MLFLOW_AUTH": ("off", "basic")}
+_CHOICES = {"AIRFLOW_EXECUTOR": ("local", "celery"), "MLFLOW_AUTH": ("off", "basic")}
 
 
 def _check_choice(name: str, value: str) -> None:

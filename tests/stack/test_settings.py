@@ -128,11 +128,11 @@ def test_missing_env_file_says_what_to_run(tmp_path: Path) -> None:
 
 
 def test_setting_added_after_env_was_written_takes_its_documented_default(env_file: Path) -> None:
-    rewrite(env_file, "METRIC_BM", None)
-    assert load_settings(env_file, environ={}).get("METRIC_BM") == "r2_validation"
+    rewrite(env_file, "TASK_RETRIES", None)
+    assert load_settings(env_file, environ={}).get("TASK_RETRIES") == "2"
 
 
 def test_invalid_choice_is_named(env_file: Path) -> None:
-    rewrite(env_file, "DATA_SOURCE", "ftp")
-    with pytest.raises(SettingsError, match="DATA_SOURCE='ftp': use one of ids, local, s3"):
+    rewrite(env_file, "AIRFLOW_EXECUTOR", "kubernetes")
+    with pytest.raises(SettingsError, match="AIRFLOW_EXECUTOR='kubernetes': use one of local, celery"):
         load_settings(env_file, environ={})
