@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -177,6 +178,8 @@ def queued_run(celery_stack: LiveStack, celery_api: AirflowAPI) -> QueuedRun:
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=10)
+        if not os.environ.get("KEEP_TEST_STACK"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_queued_run_survives_a_broker_restart(queued_run: QueuedRun) -> None:
