@@ -100,11 +100,13 @@ def start_mlflow_serve(stack: PrivateStack, port: int, log: Path) -> subprocess.
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop_group(process: subprocess.Popen) -> None:
+def stop_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM the process group of `process` (started with start_new_session), SIGKILL it after
+    `timeout` seconds."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import time
 import xmlrpc.client
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pytest
 import redis
 import requests
 
+from bench.serving import stop_group
 from stack.airflow_api import AirflowAPI
 from stack.native.layout import Layout
 from stack.native.supervisor import Supervisor
@@ -172,12 +172,7 @@ def queued_run(celery_stack: LiveStack, celery_api: AirflowAPI) -> QueuedRun:
         assert worker.poll() is None, (folder / "worker.log").read_text()[-3000:]
         return QueuedRun(run, celery_api.task_instances(PROBE_DAG_ID, run_id), before, after)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+        stop_group(worker, timeout=60)
         if not os.environ.get("KEEP_TEST_STACK"):
             shutil.rmtree(folder, ignore_errors=True)
 
