@@ -72,3 +72,13 @@ IDS_CLOUD_PORT = _env("IDS_CLOUD_DATA_APP_PORT", "8084")
 MODEL_SERVER_URL = _env("MODEL_SERVER_URL", f"http://127.0.0.1:{_env('MODEL_SERVER_PORT', '5001')}")
 # How long `deploy` waits for the model server to serve the champion.
 DEPLOY_TIMEOUT_SECONDS = float(_env("DEPLOY_TIMEOUT_SECONDS", "300"))
+
+# --- Monitoring and retraining ----------------------------------------------------------------------
+# The Airflow asset that the monitoring DAG (DAG/dag_monitoring.py) updates when the champion needs
+# retraining (drift, or a performance drop on a newer labeled batch); the lifecycle DAG is scheduled
+# on it. The event's `extra` says why: reason, drift_share, drifted_columns, monitoring_run_id.
+RETRAINING_ASSET_NAME = f"{EXPERIMENT_NAME}-retraining"
+RETRAINING_ASSET_URI = f"mlops://{EXPERIMENT_NAME}/retraining"
+# Where the model server keeps what it served, through MLflow's artifact proxy (= the artifact
+# bucket): <prefix>/<registered model>/date=YYYY-MM-DD/*.parquet.
+INFERENCE_LOG_PREFIX = _env("INFERENCE_LOG_PREFIX", "inference")
