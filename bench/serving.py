@@ -153,7 +153,8 @@ def memory_per_served_model(stack: PrivateStack, name: str, version: str,
         copy = f"bench-served-{index}"
         copied = mlflow.register_model(f"models:/{name}/{version}", copy)
         client.set_registered_model_alias(copy, "champion", copied.version)
-        requests.post(f"{s.model_server_url}/models/{copy}/reload", timeout=300).raise_for_status()
+        requests.post(f"{s.model_server_url}/models/{copy}/reload", timeout=300,
+                      auth=s.model_server_auth).raise_for_status()
         after = tree_pss(pid)
         growth.append((after - before) / MIB)
         before = after

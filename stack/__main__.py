@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         runner = choose_runner(settings)
         if args.command == "up":
-            check_exposure(settings, runner.name)
+            check_exposure(settings)
             t0 = time.monotonic()
             if not runner.up():
                 return 1

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from stack.native.layout import Layout
 from stack.readiness import CHECKS, NotReady, Probe
@@ -14,8 +16,20 @@ from stack.settings import REPO_ROOT, Settings
 from stack.startup import bring_up, print_outcome
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-# With the Celery overlay (its services are in the `celery` profile of the main file).
-COMPOSE_FILES = (COMPOSE_FILE, REPO_ROOT / "docker-compose.celery.yml")
+# Overlays of the main file, each added when `.env` switches on what it describes: the Celery
+# executor (its services are in the `celery` profile of the main file) and the logins that
+# MLflow and the model server ask for only then.
+OVERLAYS: dict[Path, Callable[[Settings], bool]] = {
+    REPO_ROOT / "docker-compose.celery.yml": lambda s: s.celery,
+    REPO_ROOT / "docker-compose.mlflow-login.yml": lambda s: s.mlflow_auth is not None,
+    REPO_ROOT / "docker-compose.model-server-login.yml": lambda s: s.model_server_auth is not None,
+}
+COMPOSE_FILES = (COMPOSE_FILE, *OVERLAYS)
+
+
+def compose_files(settings: Settings) -> list[Path]:
+    """The main file and the overlays `settings` switch on."""
+    return [COMPOSE_FILE, *(path for path, wanted in OVERLAYS.items() if wanted(settings))]
 
 
 def engine_available(timeout: float = 5) -> bool:
@@ -48,9 +62,8 @@ class ComposeRunner:
         self.marker = Layout(settings.state_dir).compose_marker
 
     def _command(self, *args: str) -> list[str]:
-        # AIRFLOW_EXECUTOR=celery: the overlay that switches the executor, and the profile that
-        # adds Redis and the workers.
-        files = COMPOSE_FILES if self.settings.celery else (COMPOSE_FILE,)
+        # AIRFLOW_EXECUTOR=celery: also the profile that adds Redis and the workers.
+        files = compose_files(self.settings)
         return ["docker", "compose", "--project-directory", str(REPO_ROOT),
                 "--project-name", self.settings.get("COMPOSE_PROJECT_NAME"),
                 *[word for path in files for word in ("-f", str(path))],

@@ -93,7 +93,8 @@ def run_demo(settings: Settings, api: AirflowAPI, dag_id: str = template.DAG_ID,
     for line in mlflow_links(settings, template.EXPERIMENT_NAME, template.REGISTERED_MODEL_NAME):
         out(line)
     body = example_row()
-    response = requests.post(f"{settings.model_server_url}/invocations", json=body, timeout=30)
+    response = requests.post(f"{settings.model_server_url}/invocations", json=body, timeout=30,
+                             auth=settings.model_server_auth)
     if response.status_code != 200:
         out(f"Serving endpoint answered {response.status_code}: {response.text[:500]}")
         return 1

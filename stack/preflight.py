@@ -69,29 +69,33 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(settings: Settings, runner: str) -> None:
+# The services that ask for no login on loopback, each with its switch and the secrets it then needs.
+LOGINS = {"MLFLOW_AUTH": ("MLFLOW_AUTH_PASSWORD", "MLFLOW_AUTH_SECRET_KEY"),
+          "MODEL_SERVER_AUTH": ("MODEL_SERVER_AUTH_PASSWORD",)}
+
+
+def check_exposure(settings: Settings) -> None:
     """Nothing listens beyond loopback without a login: refuse a STACK_BIND_HOST that would.
 
     PostgreSQL (scram-sha-256), Redis (REDIS_PASSWORD), S3, Airflow and the IDS connectors always
-    ask for one; MLflow only with its basic-auth app (MLFLOW_AUTH=basic).
+    ask for one; MLflow and the model server only with their basic auth (MLFLOW_AUTH=basic,
+    MODEL_SERVER_AUTH=basic), under either runner.
     """
     host = settings.bind_host
     if is_loopback(host):
         return
-    if runner == "compose":
-        raise PreflightError(
-            f"STACK_BIND_HOST={host} would publish the stack beyond this machine, and the Compose "
-            f"file does not start MLflow with a login yet. Keep STACK_BIND_HOST=127.0.0.1 with "
-            f"Compose, or use the native runner (STACK=native) with MLFLOW_AUTH=basic.")
-    missing = [] if settings.get("MLFLOW_AUTH") == "basic" else ["MLFLOW_AUTH=basic"]
-    missing += [f"{name}=<a long random value>" for name in
-                ("MLFLOW_AUTH_PASSWORD", "MLFLOW_AUTH_SECRET_KEY") if not settings.values.get(name)]
+    missing = []
+    for switch, secrets in LOGINS.items():
+        if settings.values.get(switch) != "basic":
+            missing.append(f"{switch}=basic")
+        missing += [f"{name}=<a long random value>" for name in secrets
+                    if not settings.values.get(name)]
     if missing:
         raise PreflightError(
             f"STACK_BIND_HOST={host} makes the stack reachable from other machines, where every "
-            f"service must ask for a login, and MLflow asks for none without its basic-auth app. "
-            f"Set {', '.join(missing)} in .env (every client then logs in as MLFLOW_AUTH_USER), "
-            f"or keep STACK_BIND_HOST=127.0.0.1.")
+            f"service must ask for a login, and MLflow and the model server ask for none without "
+            f"their basic auth. Set {', '.join(missing)} in .env (their clients then log in as "
+            f"MLFLOW_AUTH_USER and MODEL_SERVER_AUTH_USER), or keep STACK_BIND_HOST=127.0.0.1.")
 
 
 def check_resources(state_dir: Path, min_memory_gib: float = MIN_MEMORY_GIB,

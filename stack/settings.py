@@ -49,13 +49,15 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "REDIS_PASSWORD": _password,
     "MLFLOW_AUTH_PASSWORD": _password,
     "MLFLOW_AUTH_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "MODEL_SERVER_AUTH_PASSWORD": _password,
 }
 
 # Secrets only some configurations use: a `.env` written before they existed stays valid until
 # the setting that needs them is switched on.
 _NEEDED_WHEN = {"REDIS_PASSWORD": ("AIRFLOW_EXECUTOR", "celery"),
                 "MLFLOW_AUTH_PASSWORD": ("MLFLOW_AUTH", "basic"),
-                "MLFLOW_AUTH_SECRET_KEY": ("MLFLOW_AUTH", "basic")}
+                "MLFLOW_AUTH_SECRET_KEY": ("MLFLOW_AUTH", "basic"),
+                "MODEL_SERVER_AUTH_PASSWORD": ("MODEL_SERVER_AUTH", "basic")}
 
 # Values a fresh `.env` takes from the machine rather than from `.env.example`: Airflow's containers
 # run as the user's own uid (as the official quick start does), so that what they write into the
@@ -124,7 +126,8 @@ def _check_runner(name: str, value: str) -> None:
         raise SettingsError(f"{name}={value!r}: use one of {', '.join(RUNNERS)}, or leave it empty.")
 
 
-_CHOICES = {"AIRFLOW_EXECUTOR": ("local", "celery"), "MLFLOW_AUTH": ("off", "basic")}
+_CHOICES = {"AIRFLOW_EXECUTOR": ("local", "celery"), "MLFLOW_AUTH": ("off", "basic"),
+            "MODEL_SERVER_AUTH": ("off", "basic")}
 
 
 def _check_choice(name: str, value: str) -> None:
@@ -146,7 +149,7 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
                 "S3_ACCESS_KEY", "S3_SECRET_KEY", "REDIS_PASSWORD", "MLFLOW_AUTH_PASSWORD"}:
         checks.append(_check_url_safe)
     if name in {"AIRFLOW_DB_NAME", "AIRFLOW_DB_USER", "MLFLOW_DB_NAME", "MLFLOW_DB_USER",
-                "AIRFLOW_ADMIN_USER", "MLFLOW_AUTH_USER"}:
+                "AIRFLOW_ADMIN_USER", "MLFLOW_AUTH_USER", "MODEL_SERVER_AUTH_USER"}:
         checks.append(_check_name)
     if name in {"TASK_RETRIES", "AIRFLOW_UID"}:  # uid 0: root's own files
         checks.append(_check_non_negative_int)
@@ -225,6 +228,21 @@ class Settings:
             return {}
         user, password = self.mlflow_auth
         return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+
+    @property
+    def model_server_auth(self) -> tuple[str, str] | None:
+        """The model server's basic-auth login (user, password), None when it asks for none."""
+        if self.values.get("MODEL_SERVER_AUTH", "off") != "basic":  # off: .env.example's default
+            return None
+        return self.get("MODEL_SERVER_AUTH_USER"), self.get("MODEL_SERVER_AUTH_PASSWORD")
+
+    @property
+    def model_server_login(self) -> dict[str, str]:
+        """The same login as the variables the server and its clients read; empty without one."""
+        if self.model_server_auth is None:
+            return {}
+        user, password = self.model_server_auth
+        return {"MODEL_SERVER_AUTH_USER": user, "MODEL_SERVER_AUTH_PASSWORD": password}
 
     @property
     def broker_url(self) -> str:

@@ -9,6 +9,7 @@ import uvicorn
 
 from .app import build_app
 from .catalog import ModelCatalog
+from .login import require_login
 from .settings import ServerSettings
 
 
@@ -17,11 +18,12 @@ def main() -> None:
     settings = ServerSettings.from_env()
     mlflow.set_tracking_uri(settings.tracking_uri)
     catalog = ModelCatalog(settings.model_name, settings.alias)
-    app = build_app(catalog, settings.poll_seconds)
+    app = require_login(build_app(catalog, settings.poll_seconds), settings.login)
     logging.getLogger(__name__).info(
-        "serving every model's %s (%s at /invocations) from %s on %s:%d (polling every %ss)",
-        settings.alias, settings.model_name,
-        settings.tracking_uri, settings.bind_host, settings.port, settings.poll_seconds)
+        "serving every model's %s (%s at /invocations) from %s on %s:%d (polling every %ss, %s)",
+        settings.alias, settings.model_name, settings.tracking_uri, settings.bind_host,
+        settings.port, settings.poll_seconds,
+        f"login {settings.login.user}" if settings.login else "no login")
     uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level="info")
 
 

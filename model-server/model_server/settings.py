@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .login import Login
+
 
 class SettingsError(ValueError):
     """A variable is missing or malformed; the message names it."""
@@ -19,6 +21,7 @@ class ServerSettings:
     bind_host: str = "127.0.0.1"
     port: int = 5001
     poll_seconds: float = 10.0
+    login: Login | None = None  # HTTP basic auth on every route but the health checks
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -45,4 +48,6 @@ class ServerSettings:
             bind_host=get("MODEL_SERVER_BIND_HOST", "127.0.0.1"),
             port=port,
             poll_seconds=poll_seconds,
+            login=(Login(get("MODEL_SERVER_AUTH_USER", "mlops"), get("MODEL_SERVER_AUTH_PASSWORD"))
+                   if get("MODEL_SERVER_AUTH_PASSWORD") else None),
         )

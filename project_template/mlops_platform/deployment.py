@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from urllib.parse import quote
 
@@ -22,6 +23,16 @@ def model_path(model_name: str) -> str:
     return f"/models/{quote(model_name, safe='')}"
 
 
+def model_server_login() -> tuple[str, str] | None:
+    """The model server's login (MODEL_SERVER_AUTH_USER/PASSWORD), None when it asks for none.
+
+    Read from the environment here, as the IDS client reads its own: no secret passes through the
+    project's config or XCom.
+    """
+    password = os.environ.get("MODEL_SERVER_AUTH_PASSWORD")
+    return (os.environ.get("MODEL_SERVER_AUTH_USER") or "mlops", password) if password else None
+
+
 def deploy(model_server_url: str, model_name: str, champion_alias: str,
            timeout: float = 300, poll_seconds: float = 2) -> dict:
     """Ask the model server to load the champion of `model_name`; wait until it serves it.
@@ -38,7 +49,8 @@ def deploy(model_server_url: str, model_name: str, champion_alias: str,
     served: dict = {}
     while time.monotonic() < deadline:
         try:
-            response = requests.post(url, timeout=max(5.0, deadline - time.monotonic()))
+            response = requests.post(url, auth=model_server_login(),
+                                     timeout=max(5.0, deadline - time.monotonic()))
         except requests.RequestException as error:
             log.warning("model server at %s not reachable: %s", base, error)
             time.sleep(poll_seconds)

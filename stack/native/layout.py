@@ -27,12 +27,9 @@ class Layout:
         return self.root / "mlflow" / "artifacts"
 
     @property
-    def mlflow_auth_conf(self) -> Path:
-        return self.run / "mlflow-auth.ini"
-
-    @property
-    def mlflow_auth_db(self) -> Path:
-        return self.root / "mlflow" / "basic_auth.db"
+    def mlflow_auth_store(self) -> Path:
+        """MLflow's basic-auth users (basic_auth.db) and settings (MLFLOW_AUTH=basic)."""
+        return self.root / "mlflow"
 
     @property
     def redis_data(self) -> Path:

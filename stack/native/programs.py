@@ -83,6 +83,7 @@ def client_environment(settings: Settings, backends: Backends) -> dict[str, str]
         "IDS_EDGE_HOST": s.client_host,
         "IDS_CLOUD_HOST": s.client_host,
         **s.mlflow_login,
+        **s.model_server_login,  # the `deploy` task's reload call
     }
     # The peers' logins stay between the connectors: a client of /proxy never needs them.
     env.update({k: v for k, v in s.values.items()
@@ -237,28 +238,13 @@ def _mlflow(s: Settings, b: Backends, layout: Layout) -> Program:
             "--serve-artifacts", "--artifacts-destination", destination,
             "--allowed-hosts", mlflow_allowed_hosts(s)]
     if s.get("MLFLOW_AUTH") == "basic":
-        argv += ["--app-name", "basic-auth"]
-        # The admin login through MLflow's own variables (never in `ps`); it is created at the
-        # first start, in the user store that mlflow_auth_config names.
-        env.update({"MLFLOW_AUTH_CONFIG_PATH": str(layout.mlflow_auth_conf),
+        # mlflow/serve.py runs MLflow's basic-auth app, its users in the state folder. The admin
+        # login through MLflow's own variables (never in `ps`), created at the first start.
+        env.update({"MLFLOW_AUTH": "basic", "MLFLOW_AUTH_STORE": str(layout.mlflow_auth_store),
                     "MLFLOW_AUTH_ADMIN_USERNAME": s.get("MLFLOW_AUTH_USER"),
                     "MLFLOW_AUTH_ADMIN_PASSWORD": s.get("MLFLOW_AUTH_PASSWORD"),
                     "MLFLOW_FLASK_SERVER_SECRET_KEY": s.get("MLFLOW_AUTH_SECRET_KEY")})
     return Program(argv, env)
-
-
-def mlflow_auth_config(layout: Layout) -> str:
-    """basic_auth.ini of MLflow's basic-auth app: its user store under the state folder.
-
-    Users only read what they are not granted (READ); the login of .env is the admin. A checked
-    login is cached for a minute: without that, every request hashes the password anew (PBKDF2),
-    and MLflow runs one server process here, so no other process could hold a stale entry.
-    """
-    return ("[mlflow]\ndefault_permission = READ\n"
-            f"database_uri = sqlite:///{layout.mlflow_auth_db}\n"
-            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-            "grant_default_workspace_access = false\n"
-            "auth_cache_ttl_seconds = 60\n")
 
 
 def _redis(s: Settings, b: Backends, layout: Layout) -> Program:
@@ -339,6 +325,7 @@ def _model_server(s: Settings, b: Backends, layout: Layout) -> Program:
         "MODEL_SERVER_BIND_HOST": s.bind_host,
         "PYTHONPATH": str(REPO_ROOT / "model-server"),
         **s.mlflow_login,
+        **s.model_server_login,
     }
     return Program([sys.executable, "-m", "model_server"], env)
 

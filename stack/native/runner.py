@@ -16,7 +16,6 @@ from stack.native.layout import Layout
 from stack.native.programs import (
     VENV_BIN,
     base_environment,
-    mlflow_auth_config,
     program,
     redis_config,
 )
@@ -82,9 +81,6 @@ class NativeRunner:
         backends = backend_choice.choose(layout, VENV_BIN)
         if self.settings.celery:
             backends = self._prepare_celery(backends)
-        if self.settings.get("MLFLOW_AUTH") == "basic":
-            layout.mlflow_auth_db.parent.mkdir(parents=True, exist_ok=True)
-            layout.mlflow_auth_conf.write_text(mlflow_auth_config(layout))
         services = self.services(backends)
         if already:
             self._check_same_services(services)

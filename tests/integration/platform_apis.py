@@ -217,7 +217,8 @@ def endpoint(settings: Settings, model: str | None = None) -> str:
 
 
 def served_raw(settings: Settings, body: dict, model: str | None = None) -> list:
-    response = requests.post(endpoint(settings, model), json=body, timeout=60)
+    response = requests.post(endpoint(settings, model), json=body, timeout=60,
+                             auth=settings.model_server_auth)
     assert response.status_code == 200, f"{endpoint(settings, model)}: {response.status_code} " \
                                         f"{response.text}"
     return response.json()["predictions"]
@@ -230,9 +231,11 @@ def served(settings: Settings, body: dict, model: str | None = None) -> list[flo
 def served_version(settings: Settings, model: str | None = None) -> str | None:
     """The version the model server serves of `model` (default: the template's)."""
     if model is None:
-        version = requests.get(f"{settings.model_server_url}/champion", timeout=10).json()["version"]
+        version = requests.get(f"{settings.model_server_url}/champion", timeout=10,
+                               auth=settings.model_server_auth).json()["version"]
     else:
-        listed = requests.get(f"{settings.model_server_url}/models", timeout=10).json()["models"]
+        listed = requests.get(f"{settings.model_server_url}/models", timeout=10,
+                              auth=settings.model_server_auth).json()["models"]
         version = {m["model_name"]: m["version"] for m in listed}.get(model)
     return None if version is None else str(version)
 

@@ -8,6 +8,7 @@ engine brings the stack up where an engine answers and skips, saying so, where n
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -28,6 +29,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
+from stack.compose import COMPOSE_FILE, COMPOSE_FILES, compose_files
 from stack.native.backends import Backends
 from stack.native.layout import Layout
 from stack.native.programs import (
@@ -51,9 +53,9 @@ from stack.settings import (
 )
 from tests.stack.secret_rules import COMPOSE_ALSO, GENERATED, NEVER_FOR_TASKS, SEES, seen
 
-COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 CELERY_FILE = REPO_ROOT / "docker-compose.celery.yml"
-COMPOSE_FILES = (COMPOSE_FILE, CELERY_FILE)
+MLFLOW_LOGIN_FILE = REPO_ROOT / "docker-compose.mlflow-login.yml"
+MODEL_SERVER_LOGIN_FILE = REPO_ROOT / "docker-compose.model-server-login.yml"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 # Read-only: Airflow and its tasks never write into a project.
 DAG_MOUNT = "./project_template:/opt/airflow/project_template:ro"
@@ -658,6 +660,58 @@ def test_data_lives_in_named_volumes(compose: dict, services: dict[str, dict]) -
         assert sources.get(target) in compose["volumes"], f"{name}: {target} is not a named volume"
 
 
+# --- The logins of MLflow and the model server: overlays against the native runner ---------------------
+
+LOGIN_OVERLAYS = {"MLFLOW_AUTH": MLFLOW_LOGIN_FILE, "MODEL_SERVER_AUTH": MODEL_SERVER_LOGIN_FILE}
+# The folder of MLflow's user store: the container's own path (a named volume) natively the state folder.
+LOGIN_CONTAINER_SPECIFIC = {"MLFLOW_AUTH_STORE"}
+
+
+def test_each_overlay_is_added_when_env_switches_it_on(settings: Settings) -> None:
+    assert set(COMPOSE_FILES) == {COMPOSE_FILE, CELERY_FILE, *LOGIN_OVERLAYS.values()}
+    assert compose_files(settings) == [COMPOSE_FILE]
+    for switch, overlay in LOGIN_OVERLAYS.items():
+        on = Settings({**settings.values, switch: "basic"}, settings.path, settings.root)
+        assert compose_files(on) == [COMPOSE_FILE, overlay]
+    every = Settings({**settings.values, "AIRFLOW_EXECUTOR": "celery", "MLFLOW_AUTH": "basic",
+                      "MODEL_SERVER_AUTH": "basic"}, settings.path, settings.root)
+    assert compose_files(every) == list(COMPOSE_FILES)
+
+
+@pytest.mark.parametrize("switch", sorted(LOGIN_OVERLAYS))
+def test_login_overlay_sets_what_the_native_runner_sets_with_the_login(
+        switch: str, services: dict[str, dict], settings: Settings, tmp_path: Path) -> None:
+    """The overlay of a login adds to each service exactly what the native runner adds to its
+    program when .env switches the login on: the same variables, the same values."""
+    on = Settings({**settings.values, switch: "basic"}, settings.path, settings.root)
+    backends, layout = Backends("postgres", "minio", redis_bin="redis-server"), Layout(tmp_path)
+    overlay = load_yaml(LOGIN_OVERLAYS[switch])["services"]
+    assert set(overlay) <= set(services)
+    for name in sorted({*PROGRAMS, "airflow-worker"}):
+        native = worker_name(1) if name == "airflow-worker" else name
+        before = program(native, settings, backends, layout).env
+        after = program(native, on, backends, layout).env
+        added = {k: v for k, v in after.items() if before.get(k) != v}
+        ours = {k: interpolate(v, dict(on.values))
+                for k, v in environment(overlay.get(name, {})).items()}
+        assert set(ours) == set(added), name
+        for key in set(ours) - LOGIN_CONTAINER_SPECIFIC:
+            assert ours[key] == added[key], (name, key)
+    # Without the switch, the main file gives none of it (`make up` adds the overlay only then).
+    for name, override in overlay.items():
+        assert not set(environment(override)) & set(environment(services[name])), name
+
+
+def test_mlflow_user_store_is_a_named_volume_its_user_owns() -> None:
+    overlay = load_yaml(MLFLOW_LOGIN_FILE)
+    (volume,) = overlay["services"]["mlflow"]["volumes"]
+    source, target = volume.split(":")
+    assert source in overlay["volumes"]
+    assert environment(overlay["services"]["mlflow"])["MLFLOW_AUTH_STORE"] == target
+    # A named volume takes the owner of the image's folder: MLflow's user must be able to write.
+    assert f"install -d -o mlflow {target}" in (REPO_ROOT / "mlflow" / "Dockerfile").read_text()
+
+
 # --- The health checks themselves ---------------------------------------------------------------------
 
 class _FakeMlflow(BaseHTTPRequestHandler):
@@ -665,6 +719,8 @@ class _FakeMlflow(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         status = 200 if self.headers["Host"] == "mlflow:5000" else 403
+        if self.server.login and self.headers["Authorization"] != self.server.login:
+            status = 401
         self.server.paths.append(self.path)
         self.send_response(status)
         self.send_header("Content-Length", "2")
@@ -686,7 +742,7 @@ def load_mlflow_healthcheck():
 def test_mlflow_health_check_fails_on_a_refused_host_header() -> None:
     healthcheck = load_mlflow_healthcheck()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeMlflow)
-    server.paths = []
+    server.paths, server.login = [], None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -701,6 +757,27 @@ def test_mlflow_health_check_fails_on_a_refused_host_header() -> None:
         server.server_close()
     unreachable = healthcheck.check(base, "mlflow:5000", timeout=2)
     assert unreachable and "answered" not in unreachable
+
+
+def test_mlflow_health_check_logs_in_as_the_admin_when_mlflow_asks_for_a_login(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    healthcheck = load_mlflow_healthcheck()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeMlflow)
+    password = secrets.token_urlsafe(12)
+    server.paths, server.login = [], "Basic " + base64.b64encode(f"mlops:{password}".encode()).decode()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert "401" in healthcheck.check(base, "mlflow:5000")
+        # The mlflow container's own variables (docker-compose.mlflow-login.yml).
+        monkeypatch.setenv("MLFLOW_AUTH", "basic")
+        monkeypatch.setenv("MLFLOW_AUTH_ADMIN_USERNAME", "mlops")
+        monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", password)
+        assert healthcheck.check(base, "mlflow:5000") is None
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

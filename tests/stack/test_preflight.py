@@ -59,23 +59,27 @@ def _settings(tmp_path: Path, **values: str):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1"])
 def test_loopback_needs_no_login(tmp_path: Path, host: str) -> None:
-    check_exposure(_settings(tmp_path, STACK_BIND_HOST=host), "native")
-    check_exposure(_settings(tmp_path, STACK_BIND_HOST=host), "compose")
+    check_exposure(_settings(tmp_path, STACK_BIND_HOST=host))
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "mlops.example.org"])
-def test_beyond_loopback_without_mlflow_login_is_refused_saying_what_to_set(tmp_path: Path,
-                                                                           host: str) -> None:
+def test_beyond_loopback_without_logins_is_refused_saying_what_to_set(tmp_path: Path,
+                                                                      host: str) -> None:
     with pytest.raises(PreflightError) as caught:
-        check_exposure(_settings(tmp_path, STACK_BIND_HOST=host), "native")
+        check_exposure(_settings(tmp_path, STACK_BIND_HOST=host))
     message = str(caught.value)
-    assert f"STACK_BIND_HOST={host}" in message and "MLFLOW_AUTH=basic" in message
+    assert f"STACK_BIND_HOST={host}" in message
+    assert "MLFLOW_AUTH=basic" in message and "MODEL_SERVER_AUTH=basic" in message
     assert "keep STACK_BIND_HOST=127.0.0.1" in message
-    # With the login, the native runner lets it through (a fresh .env has its secrets).
-    check_exposure(_settings(tmp_path, STACK_BIND_HOST=host, MLFLOW_AUTH="basic"), "native")
-    # Compose does not start MLflow's basic-auth app: refused whatever the settings.
-    with pytest.raises(PreflightError, match="Compose"):
-        check_exposure(_settings(tmp_path, STACK_BIND_HOST=host, MLFLOW_AUTH="basic"), "compose")
+    # One login is not enough: the other is named.
+    for on, named in (("MLFLOW_AUTH", "MODEL_SERVER_AUTH=basic"),
+                      ("MODEL_SERVER_AUTH", "MLFLOW_AUTH=basic")):
+        with pytest.raises(PreflightError) as caught:
+            check_exposure(_settings(tmp_path, STACK_BIND_HOST=host, **{on: "basic"}))
+        assert named in str(caught.value) and f"{on}=basic" not in str(caught.value)
+    # With both logins either runner lets it through (a fresh .env has their secrets).
+    check_exposure(_settings(tmp_path, STACK_BIND_HOST=host, MLFLOW_AUTH="basic",
+                             MODEL_SERVER_AUTH="basic"))
 
 
 def test_mlflow_login_without_its_secrets_is_refused(tmp_path: Path) -> None:
@@ -87,7 +91,7 @@ def test_mlflow_login_without_its_secrets_is_refused(tmp_path: Path) -> None:
     # A .env written before MLflow had a login stays valid while MLFLOW_AUTH=off ...
     settings = load_settings(env, environ={"STACK_BIND_HOST": "10.1.2.3"})
     with pytest.raises(PreflightError, match="MLFLOW_AUTH=basic"):
-        check_exposure(settings, "native")
+        check_exposure(settings)
     # ... and names the missing secret once the login is switched on.
     with pytest.raises(SettingsError, match="MLFLOW_AUTH_SECRET_KEY"):
         load_settings(env, environ={"STACK_BIND_HOST": "10.1.2.3", "MLFLOW_AUTH": "basic"})

@@ -5,6 +5,7 @@ without a failed request."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -39,17 +40,20 @@ LOCAL = DataSource("local", str(EXAMPLE_CSV))
 
 
 @contextmanager
-def model_server(mlflow_store: str, tmp_path_factory) -> Iterator[dict]:
-    """`python -m model_server` on a free port, following a new model with no versions yet."""
-    name = f"served-{os.getpid()}-{time.time_ns()}"
+def model_server(mlflow_store: str, tmp_path_factory, name: str | None = None,
+                 login: dict[str, str] | None = None) -> Iterator[dict]:
+    """`python -m model_server` on a free port, following model `name` (default: a new model with
+    no versions yet), asking for `login` (MODEL_SERVER_AUTH_*) if given."""
+    if name is None:
+        name = f"served-{os.getpid()}-{time.time_ns()}"
+        MlflowClient().create_experiment(
+            name, artifact_location=tmp_path_factory.mktemp("served").as_uri())
     experiment = name
-    MlflowClient().create_experiment(
-        experiment, artifact_location=tmp_path_factory.mktemp("served").as_uri())
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "model-server"),
            "MLFLOW_TRACKING_URI": mlflow_store, "REGISTERED_MODEL_NAME": name,
            "MODEL_SERVER_PORT": str(port), "MODEL_SERVER_BIND_HOST": "127.0.0.1",
-           "MODEL_SERVER_POLL_SECONDS": "0.5"}
+           "MODEL_SERVER_POLL_SECONDS": "0.5", **(login or {})}
     log = tmp_path_factory.mktemp("server-log") / "model-server.log"
     with open(log, "w") as output:
         process = subprocess.Popen([sys.executable, "-m", "model_server"], env=env,
@@ -265,6 +269,38 @@ def test_every_registered_champion_is_served_at_its_own_endpoint(server):
               for model in requests.get(f"{server['url']}/models", timeout=5).json()["models"]}
     # (The test store holds other tests' models too: the server follows every one with a champion.)
     assert {server["name"]: str(champion.version), other: str(version)}.items() <= listed.items()
+
+
+def test_with_a_login_only_the_health_checks_answer_without_it(server, tmp_path_factory,
+                                                              monkeypatch):
+    """MODEL_SERVER_AUTH_PASSWORD set: every route but /health, /ping and /version asks for the
+    login, and `deploy` (the DAG's task) sends it from its environment."""
+    login = {"MODEL_SERVER_AUTH_USER": "scorer", "MODEL_SERVER_AUTH_PASSWORD": secrets.token_urlsafe(16)}
+    mlflow_store = mlflow.get_tracking_uri()
+    with model_server(mlflow_store, tmp_path_factory, name=server["name"], login=login) as guarded:
+        url = guarded["url"]
+        for path in ("/health", "/ping", "/version"):
+            assert requests.get(f"{url}{path}", timeout=5).status_code == 200, path
+        anonymous = [requests.get(f"{url}/models", timeout=5),
+                     requests.post(f"{url}/models/{server['name']}/reload", timeout=30),
+                     _predict(url, _features())]
+        wrong = requests.get(f"{url}/models", timeout=5,
+                             auth=("scorer", "not-" + login["MODEL_SERVER_AUTH_PASSWORD"]))
+        for response in [*anonymous, wrong]:
+            assert response.status_code == 401, response.text
+            assert response.headers["WWW-Authenticate"] == 'Basic realm="model-server"'
+            assert "MODEL_SERVER_AUTH_PASSWORD" in response.json()["message"]
+
+        with pytest.raises(DeploymentError):  # without the login, deploy never sees it served
+            deploy(url, server["name"], "champion", timeout=3, poll_seconds=0.5)
+        monkeypatch.setenv("MODEL_SERVER_AUTH_USER", login["MODEL_SERVER_AUTH_USER"])
+        monkeypatch.setenv("MODEL_SERVER_AUTH_PASSWORD", login["MODEL_SERVER_AUTH_PASSWORD"])
+        deployed = deploy(url, server["name"], "champion", timeout=60, poll_seconds=0.5)
+        assert deployed["deployed"]
+        auth = (login["MODEL_SERVER_AUTH_USER"], login["MODEL_SERVER_AUTH_PASSWORD"])
+        scored = requests.post(f"{url}/invocations", timeout=30, auth=auth, json={
+            "dataframe_split": _features().to_dict(orient="split", index=False)})
+        assert scored.status_code == 200, scored.text
 
 
 def test_an_unknown_model_and_a_model_without_champion_are_told_apart(server):
