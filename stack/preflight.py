@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 
+from stack.native.debian_redis import package_server_hint
 from stack.services import Service
 from stack.settings import Settings
 
@@ -21,12 +22,17 @@ class PreflightError(RuntimeError):
     """The machine cannot run the stack as configured; the message says what to change."""
 
 
-def _who_listens(port: int) -> str:
+def _who_listens(port: int, variable: str) -> str:
+    """`(pid N, name)` of the process on `port` where we may know it; for a Redis on REDIS_PORT
+    also whose it is and what to do."""
     try:
         for conn in psutil.net_connections(kind="inet"):
             if (conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN
                     and conn.pid):
-                return f" (pid {conn.pid}, {psutil.Process(conn.pid).name()})"
+                name = psutil.Process(conn.pid).name()
+                hint = (f": {package_server_hint(conn.pid)}"
+                        if variable == "REDIS_PORT" and name == "redis-server" else "")
+                return f" (pid {conn.pid}, {name}){hint}"
     except (psutil.Error, OSError):
         pass
     return ""
@@ -55,7 +61,7 @@ def check_ports(settings: Settings, services: list[Service]) -> None:
                 else settings.bind_host
             if not port_is_free(host, port):
                 busy.append(f"port {port} ({variable}, for {service.name}) is already in use"
-                            f"{_who_listens(port)}")
+                            f"{_who_listens(port, variable)}")
     if busy:
         raise PreflightError("; ".join(busy) + ". Stop what uses it, or set another port in .env.")
 

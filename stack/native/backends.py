@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from stack.native.debian_redis import install_redis_server
 from stack.native.layout import Layout
 from stack.system_packages import apt_install
 
@@ -115,9 +116,12 @@ def install_postgres() -> bool:
 
 
 def redis_server() -> str | None:
-    """Debian's redis-server, installed with apt when missing (root only); None without it."""
+    """Debian's redis-server, installed with apt when missing (root only); None without it.
+
+    The server the package starts of its own is stopped (stack.native.debian_redis).
+    """
     found = shutil.which("redis-server")
-    if found is None and apt_install(["redis-server"]):
+    if found is None and install_redis_server():
         found = shutil.which("redis-server")
     return found
 

@@ -3,8 +3,9 @@
 It is separate from the session's LocalExecutor stack (tests/conftest.py) and shaped for its
 tests: the probe DAG in its projects folder, and a 30 s task heartbeat timeout so that a task
 whose worker died is retried within a test's patience (Airflow's default is 300 s). It runs as a
-stack that lets in other machines' workers must: MLflow with its login (MLFLOW_AUTH=basic), so
-every task, the model server and the added worker run through it.
+stack that lets in other machines' workers must: MLflow and the model server with their logins
+(MLFLOW_AUTH=basic, MODEL_SERVER_AUTH=basic), so every task, the model server, the `deploy` task's
+reload and the added worker run through them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def celery_stack() -> Iterator[LiveStack]:
     shutil.copy(PROBE_DAG, projects / PROBE_DAG.name)
     env_file = write_test_env(folder, AIRFLOW_EXECUTOR="celery", AIRFLOW_CELERY_WORKERS="2",
                               AIRFLOW_TASK_HEARTBEAT_TIMEOUT="30", MLFLOW_AUTH="basic",
+                              MODEL_SERVER_AUTH="basic",
                               PROJECTS_DIR=str(projects))
     stack = LiveStack(env_file, managed=True)
     try:

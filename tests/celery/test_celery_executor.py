@@ -1,6 +1,6 @@
 """The CeleryExecutor run live: tasks spread over workers, survive a dead worker and a broker
 restart, and a worker added from "another machine" (its own settings, state and process tree)
-takes tasks; all of it with MLflow behind its login.
+takes tasks; all of it with MLflow and the model server behind their logins.
 
 One private native stack with AIRFLOW_EXECUTOR=celery and two workers serves the whole module
 (tests/celery/conftest.py). The tests run in file order: the last one stops the stack's workers.
@@ -30,7 +30,7 @@ from stack.worker import worker_env_text
 from tests.celery.conftest import PROBE_DAG_ID, WORKERS
 from tests.conftest import LiveStack, stack_cli
 from tests.integration.conftest import assert_succeeded
-from tests.integration.platform_apis import describe, run_dag
+from tests.integration.platform_apis import describe, run_dag, served_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.native]
 
@@ -68,6 +68,28 @@ def test_the_example_dags_candidates_train_on_both_workers(celery_api: AirflowAP
     assert len(run.tasks("model_training")) >= 2
     assert len(hosts) >= 2 and hosts <= set(WORKERS), describe(run)
     assert {ti["hostname"] for ti in run.task_instances} <= set(WORKERS)
+
+
+def test_the_model_server_asks_for_its_login_and_deploy_logs_in(celery_stack: LiveStack) -> None:
+    """After the example DAG's run: its `deploy` task (on a worker) reloaded the champion through
+    the login; without the login only the health checks answer."""
+    settings = celery_stack.settings
+    base = settings.model_server_url
+    name = settings.get("REGISTERED_MODEL_NAME")
+    champion = requests.get(f"{settings.mlflow_url}/api/2.0/mlflow/registered-models/alias",
+                            params={"name": name, "alias": "champion"}, timeout=30,
+                            auth=settings.mlflow_auth)
+    assert champion.status_code == 200, champion.text[:300]
+    # platform_apis sends the login of .env.
+    assert served_version(settings) == champion.json()["model_version"]["version"]
+    for path in ("/health", "/ping"):
+        assert requests.get(f"{base}{path}", timeout=30).status_code == 200, path
+    for response in (requests.get(f"{base}/models", timeout=30),
+                     requests.post(f"{base}/models/{name}/reload", timeout=30),
+                     requests.post(f"{base}/invocations", json={}, timeout=30),
+                     requests.get(f"{base}/models", timeout=30,
+                                  auth=(settings.get("MODEL_SERVER_AUTH_USER"), "not-it"))):
+        assert response.status_code == 401, response.text[:300]
 
 
 def _probe(api: AirflowAPI, **conf: float) -> str:

@@ -99,7 +99,8 @@ def test_a_successful_run_prints_links_and_a_prediction(monkeypatch):
 def test_the_serving_endpoint_failing_fails_the_demo(monkeypatch):
     monkeypatch.setattr(demo, "mlflow_links", lambda *args: [])
     monkeypatch.setattr(demo.requests, "post",
-                        lambda url, json, timeout, auth=None: FakeResponse({"error_code": "NO_CHAMPION"}, 503))
+                        lambda url, json, timeout, auth=None: FakeResponse(
+                            {"error_code": "NO_CHAMPION"}, 503))
     lines: list[str] = []
     assert demo.run_demo(SETTINGS, FakeAPI("success", []), out=lines.append) == 1
     assert any("503" in line for line in lines)
