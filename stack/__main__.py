@@ -74,14 +74,19 @@ def _data_elsewhere(settings: Settings, holders: list, engine: bool) -> str:
             f"data is kept.")
 
 
+def _login(auth: tuple[str, str] | None, password_variable: str, path: Path) -> str:
+    return "" if auth is None else f"   (user {auth[0]!r}, password: {password_variable} in {path})"
+
+
 def print_summary(settings) -> None:
     s = settings
     print(f"""
 The platform is up.
   Airflow UI and REST API  {s.airflow_url}   (user {s.get('AIRFLOW_ADMIN_USER')!r}, password: \
 AIRFLOW_ADMIN_PASSWORD in {s.path})
-  MLflow UI and registry   {s.mlflow_url}
-  Model server (champion)  {s.model_server_url}/invocations
+  MLflow UI and registry   {s.mlflow_url}{_login(s.mlflow_auth, "MLFLOW_AUTH_PASSWORD", s.path)}
+  Model server (champion)  {s.model_server_url}/invocations\
+{_login(s.model_server_auth, "MODEL_SERVER_AUTH_PASSWORD", s.path)}
   S3 API                   {s.s3_url}   (keys: S3_ACCESS_KEY / S3_SECRET_KEY in {s.path})
   IDS cloud data app       {s.url('IDS_CLOUD_DATA_APP_PORT', 'https')}/proxy
   IDS edge IDS endpoint    {s.url('IDS_EDGE_IDS_PORT', 'https')}/data
