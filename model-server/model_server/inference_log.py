@@ -195,8 +195,12 @@ class InferenceLog:
             self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
             self._thread.start()
 
-    def close(self, timeout: float = 30) -> None:
-        """Write what is queued, then stop the thread (at shutdown)."""
+    def close(self, timeout: float = 20) -> None:
+        """Write what is queued, then stop the thread (at shutdown).
+
+        At most `timeout` seconds, within the runners' 30 s stop wait (supervisord's stopwaitsecs,
+        Compose's stop_grace_period) before they kill the server and its last rows with it.
+        """
         with self._lock:
             self._stopping = True
             self._lock.notify()
