@@ -239,6 +239,27 @@ def test_a_request_that_cannot_be_logged_costs_only_its_own_rows() -> None:
     assert "1 rows for 2 input rows" in log.status()["last_error"]
 
 
+def test_requests_of_other_layouts_go_to_files_of_their_own() -> None:
+    """Numbers and text as predictions, and inputs of other types, never share a file (one Parquet
+    file has one type per column); labels and class probabilities (JSON) are both text."""
+    store = Store()
+    log = InferenceLog(InferenceLogSettings(), store)
+    now = datetime.now(UTC)
+    labels = ScoredRequest("labels", now, "m", "1", frame(2), np.array(["a", "b"]), (), 2)
+    probabilities = ScoredRequest("proba", now, "m", "1", frame(2), pd.DataFrame(
+        {"class_0": [0.5, 0.25], "class_1": [0.5, 0.75]}), (), 2)
+    integers = ScoredRequest("ints", now, "m", "1", frame(2).astype(int), np.array(["a", "b"]),
+                             (), 2)
+    log.flush([labels, probabilities, integers, request(3, request_id="numbers")])
+    assert log.status()["written_rows"] == 9 and len(store.files) == 3
+    tables = {tuple(dict.fromkeys(table["request_id"].to_pylist())): table for table in (
+        pq.read_table(io.BytesIO(data)) for data in store.files.values())}
+    assert set(tables) == {("labels", "proba"), ("ints",), ("numbers",)}
+    assert str(tables[("labels", "proba")].schema.field(PREDICTION).type) == "string"
+    assert str(tables[("numbers",)].schema.field(PREDICTION).type) == "double"
+    assert str(tables[("ints",)].schema.field("age").type) == "int64"
+
+
 # -- the server: what MLflow's scoring app scored, for 200s only ------------------------------------
 
 @pytest.fixture(scope="module")
