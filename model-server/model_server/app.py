@@ -23,7 +23,8 @@ from mlflow.version import VERSION as MLFLOW_VERSION
 from .capture import SCORING, Scored
 from .catalog import ModelCatalog
 from .champion import ChampionTracker, ServedModel
-from .inference_log import InferenceLog, ScoredRequest, row_count
+from .inference_log import InferenceLog
+from .log_rows import ScoredRequest, row_count
 
 DEFAULT_SCORING_PATH = "/invocations"
 MODELS_PREFIX = "/models/"

@@ -26,10 +26,10 @@ from mlflow.pyfunc.scoring_server import _parse_json_data
 from mlflow.tracking import MlflowClient
 from model_server.app import build_app
 from model_server.catalog import ModelCatalog
-from model_server.inference_log import (
+from model_server.inference_log import InferenceLog
+from model_server.log_rows import (
     KEYS,
     PREDICTION,
-    InferenceLog,
     ScoredRequest,
     input_frame,
     prediction_column,
