@@ -1,4 +1,5 @@
-"""Serving: latency and throughput of our model server beside `mlflow models serve`, same model."""
+"""Serving: latency and throughput of our model server beside `mlflow models serve`, same model,
+and beside itself with its inference log switched off."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from bench.private_stack import PrivateStack
 from project_template.config import LOCAL_DATA_FILE as EXAMPLE_CSV
 from project_template.config import TARGET_COLUMN
 from stack.airflow_api import AirflowAPI
-from stack.native.programs import VENV_BIN
+from stack.native.programs import VENV_BIN, base_environment, program
 from stack.private import free_port
 
 ROWS = (1, 100)
@@ -100,6 +102,17 @@ def start_mlflow_serve(stack: PrivateStack, port: int, log: Path) -> subprocess.
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def start_model_server_without_log(stack: PrivateStack, port: int, log: Path) -> subprocess.Popen:
+    """A second model server, as the native runner starts the stack's (the same description), but
+    with `INFERENCE_LOG=off` and on `port`: the stack's own, with the log on, is its counterpart."""
+    s = stack.settings
+    off = replace(s, values={**s.values, "INFERENCE_LOG": "off", "MODEL_SERVER_PORT": str(port)})
+    described = program("model-server", off, stack.backends(), stack.layout)
+    with log.open("ab") as out:
+        return subprocess.Popen(described.argv, env={**base_environment(), **described.env},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def stop_group(process: subprocess.Popen, timeout: float = 30) -> None:
     """SIGTERM the process group of `process` (started with start_new_session), SIGKILL it after
     `timeout` seconds."""
@@ -112,18 +125,19 @@ def stop_group(process: subprocess.Popen, timeout: float = 30) -> None:
             process.wait(timeout=10)
 
 
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 300,
+                       what: str = "mlflow models serve") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"mlflow models serve exited: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"{what} exited: {log.read_text()[-2000:]}")
         try:
             if requests.get(f"{url}/ping", timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"mlflow models serve not ready in {timeout:.0f}s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"{what} not ready in {timeout:.0f}s: {log.read_text()[-2000:]}")
 
 
 def predictions(url: str, body: bytes) -> list:
@@ -161,72 +175,92 @@ def memory_per_served_model(stack: PrivateStack, name: str, version: str,
     return growth
 
 
+# Who is measured: the stack's model server (inference log on, its default), the same server
+# with the log off, and `mlflow models serve`.
+SERVERS = ("ours", "nolog", "mlflow")
+
+
 def measure(stack: PrivateStack, repeat: int, quick: bool = False) -> dict[str, Any]:
     ensure_champion(stack, AirflowAPI.from_settings(stack.settings))
     s = stack.settings
     ours_url = s.model_server_url
-    ours_port = s.int("MODEL_SERVER_PORT")
     max_requests, max_seconds = (300, 2.0) if quick else (2000, 5.0)
-    port = free_port()
-    log = stack.folder / "mlflow-models-serve.log"
+    ports = {"ours": s.int("MODEL_SERVER_PORT"), "nolog": free_port(), "mlflow": free_port()}
+    logs = {"nolog": stack.folder / "model-server-nolog.log",
+            "mlflow": stack.folder / "mlflow-models-serve.log"}
     started = time.monotonic()
-    process = start_mlflow_serve(stack, port, log)
+    process = start_mlflow_serve(stack, ports["mlflow"], logs["mlflow"])
+    nolog = start_model_server_without_log(stack, ports["nolog"], logs["nolog"])
     try:
-        theirs_url = f"http://127.0.0.1:{port}"
-        wait_until_serving(theirs_url, process, log)
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        wait_until_serving(urls["mlflow"], process, logs["mlflow"])
         theirs_start_s = time.monotonic() - started
+        wait_until_serving(urls["nolog"], nolog, logs["nolog"], what="the model server without log")
+        requests.post(f"{urls['nolog']}/reload", timeout=300).raise_for_status()
         served = requests.get(f"{ours_url}/champion", timeout=10).json()
+        log_before = served["inference_log"]
         bodies = {rows: payload(rows) for rows in ROWS}
-        # The same model on both sides, or the comparison means nothing.
-        if predictions(ours_url, bodies[100]) != predictions(theirs_url, bodies[100]):
-            raise RuntimeError("the two servers predict differently: not the same model")
+        # The same model on every side, or the comparison means nothing.
+        expected = predictions(ours_url, bodies[100])
+        if any(predictions(urls[name], bodies[100]) != expected for name in ("nolog", "mlflow")):
+            raise RuntimeError("the servers predict differently: not the same model")
         for body in bodies.values():
-            for url_port in (ours_port, port):
-                load("127.0.0.1", url_port, body, 1, WARMUP_REQUESTS, 30)
+            for name in SERVERS:
+                load("127.0.0.1", ports[name], body, 1, WARMUP_REQUESTS, 30)
 
         results: dict[tuple, list[dict]] = {}
         for rows in ROWS:
             for concurrency in CONCURRENCY:
                 for index in range(repeat):
-                    # Alternate who goes first, so neither always gets the quieter moment.
-                    order = (("ours", ours_port), ("mlflow", port))
-                    for name, target in order if index % 2 == 0 else order[::-1]:
+                    # Rotate who goes first, so none always gets the quieter moment.
+                    shift = index % len(SERVERS)
+                    for name in SERVERS[shift:] + SERVERS[:shift]:
                         results.setdefault((name, rows, concurrency), []).append(
-                            load("127.0.0.1", target, bodies[rows], concurrency, max_requests,
-                                 max_seconds))
+                            load("127.0.0.1", ports[name], bodies[rows], concurrency,
+                                 max_requests, max_seconds))
         pss = {"model_server": tree_pss(stack.service_pids()["model-server"]) / MIB,
                "mlflow_serve": tree_pss(process.pid) / MIB}
+        log_after = requests.get(f"{ours_url}/health", timeout=10).json()["inference_log"]
     finally:
         stop_group(process)
+        stop_group(nolog)
     per_model = memory_per_served_model(stack, served["model_name"], served["version"])
 
     figures: dict[str, Any] = {}
     for rows in ROWS:
         for concurrency in CONCURRENCY:
             cell = f"rows{rows}.c{concurrency}"
-            ours, theirs = results[("ours", rows, concurrency)], results[("mlflow", rows, concurrency)]
-            for name, runs in (("ours", ours), ("mlflow", theirs)):
+            runs = {name: results[(name, rows, concurrency)] for name in SERVERS}
+            for name in SERVERS:
                 for key, unit in (("p50_ms", "ms"), ("p99_ms", "ms"), ("rps", "req/s")):
-                    figures[f"{name}.{cell}.{key}"] = figure([r[key] for r in runs], unit)
-            figures[f"ratio.{cell}.rps_ours_over_mlflow"] = ratio_figure(
-                [r["rps"] for r in ours], [r["rps"] for r in theirs])
-            figures[f"ratio.{cell}.p99_ours_over_mlflow"] = ratio_figure(
-                [r["p99_ms"] for r in ours], [r["p99_ms"] for r in theirs])
+                    figures[f"{name}.{cell}.{key}"] = figure([r[key] for r in runs[name]], unit)
+            for other, label in (("mlflow", "ours_over_mlflow"), ("nolog", "log_over_nolog")):
+                figures[f"ratio.{cell}.rps_{label}"] = ratio_figure(
+                    [r["rps"] for r in runs["ours"]], [r["rps"] for r in runs[other]])
+                figures[f"ratio.{cell}.p99_{label}"] = ratio_figure(
+                    [r["p99_ms"] for r in runs["ours"]], [r["p99_ms"] for r in runs[other]])
     figures["pss.model_server_mib"] = figure([pss["model_server"]], "MiB")
     figures["pss.mlflow_serve_mib"] = figure([pss["mlflow_serve"]], "MiB")
     figures["pss.model_server_per_served_model_mib"] = figure(per_model, "MiB")
+    logged = {key: log_after[key] - log_before[key]
+              for key in ("written_rows", "written_files", "dropped_rows")}
     return {
         "figures": figures,
         "details": {"model": served.get("model_name"), "version": served.get("version"),
                     "mlflow_serve_ready_s": theirs_start_s, "max_requests": max_requests,
-                    "max_seconds": max_seconds},
+                    "max_seconds": max_seconds, "inference_log": logged},
         "notes": [
             "Load: Python threads on kept-alive HTTP connections over loopback, each cell up to "
             f"{max_requests} requests or {max_seconds:.0f} s, after {WARMUP_REQUESTS} warm-up "
             "requests; the load generator shares the machine's cores with the servers, alike for "
-            "both. mlflow: `mlflow models serve -m models:/<name>@champion --env-manager local "
+            "all. mlflow: `mlflow models serve -m models:/<name>@champion --env-manager local "
             "-w 1` (one uvicorn worker, as our server). Ratios above 1 mean ours is faster "
             "(rps) or slower (p99).",
+            "ours is the stack's model server, inference log on (its default); nolog is a second "
+            "model server started from the same description with INFERENCE_LOG=off, serving the "
+            "same champion. ratio.*_log_over_nolog is the log's cost: rps below 1 and p99 above "
+            "1 mean the log slows serving. The log's writer thread shares the cores with the "
+            "server; details.inference_log counts the rows it wrote and dropped meanwhile.",
             f"Per served model: the model server's PSS grows by this much for each further "
             f"registered model it serves ({EXTRA_MODELS} copies of the champion registered under "
             f"names of their own, each loaded through /models/<name>/reload).",

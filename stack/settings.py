@@ -127,7 +127,7 @@ def _check_runner(name: str, value: str) -> None:
 
 
 _CHOICES = {"AIRFLOW_EXECUTOR": ("local", "celery"), "MLFLOW_AUTH": ("off", "basic"),
-            "MODEL_SERVER_AUTH": ("off", "basic")}
+            "MODEL_SERVER_AUTH": ("off", "basic"), "INFERENCE_LOG": ("on", "off")}
 
 
 def _check_choice(name: str, value: str) -> None:

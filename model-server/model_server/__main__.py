@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import mlflow
 import uvicorn
 
 from .app import build_app
+from .artifact_proxy import put_artifact
 from .catalog import ModelCatalog
+from .inference_log import InferenceLog
 from .login import require_login
 from .settings import ServerSettings
 
@@ -18,12 +21,17 @@ def main() -> None:
     settings = ServerSettings.from_env()
     mlflow.set_tracking_uri(settings.tracking_uri)
     catalog = ModelCatalog(settings.model_name, settings.alias)
-    app = require_login(build_app(catalog, settings.poll_seconds), settings.login)
-    logging.getLogger(__name__).info(
+    inference_log = InferenceLog(settings.inference_log,
+                                 partial(put_artifact, settings.tracking_uri))
+    app = require_login(build_app(catalog, settings.poll_seconds, inference_log), settings.login)
+    logger = logging.getLogger(__name__)
+    logger.info(
         "serving every model's %s (%s at /invocations) from %s on %s:%d (polling every %ss, %s)",
         settings.alias, settings.model_name, settings.tracking_uri, settings.bind_host,
         settings.port, settings.poll_seconds,
         f"login {settings.login.user}" if settings.login else "no login")
+    logger.info("inference log: %s", f"mlflow-artifacts:/{settings.inference_log.prefix}/ "
+                if inference_log.enabled else "off (INFERENCE_LOG=off)")
     uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level="info")
 
 
