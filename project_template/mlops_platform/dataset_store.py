@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -44,6 +45,23 @@ def _csv(frame: pd.DataFrame) -> bytes:
 def read_frame(raw: bytes, min_rows: int = 1) -> pd.DataFrame:
     """A stored copy parsed and checked against the schema, typed as training sees it."""
     return parse_dataset(raw, config.SCHEMA, config.DATA.delimiter, config.DATA.encoding, min_rows)
+
+
+def min_rows_per_class() -> int:
+    """The rows each class needs so that the stratified split gives every part every class: a
+    class of fewer than 1/fraction rows may get none in the smallest part (0.2: 5 rows)."""
+    smallest = min(config.VALIDATION_FRACTION, config.TEST_FRACTION,
+                   1 - config.VALIDATION_FRACTION - config.TEST_FRACTION)
+    return max(2, math.ceil(1 / smallest - 1e-9))
+
+
+def read_dataset(raw: bytes) -> pd.DataFrame:
+    """A whole dataset as `read_data` fetched it: the schema's rules and the whole's (its size,
+    repeated rows, rows per class), so that what passes is what training can use."""
+    return parse_dataset(raw, config.SCHEMA, config.DATA.delimiter, config.DATA.encoding,
+                         config.DATA.min_rows, max_bytes=int(config.DATA.max_mb * 1e6),
+                         allow_duplicate_rows=config.DATA.allow_duplicate_rows,
+                         min_rows_per_class=min_rows_per_class())
 
 
 def store_frame(frame: pd.DataFrame, run_id: str, artifact_path: str, file_name: str) -> str:

@@ -57,6 +57,8 @@ class DataSettings:
     delimiter: str = ";"
     encoding: str = "utf-8"
     min_rows: int = 50
+    max_mb: float = 100.0  # a larger file is refused before it is parsed (memory)
+    allow_duplicate_rows: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,11 @@ def parse_description(document: dict, path: Path = Path("project.toml")) -> Proj
         delimiter=data_table.get("delimiter", str, ";"),
         encoding=data_table.get("encoding", str, "utf-8"),
         min_rows=data_table.get("min_rows", int, 50),
+        max_mb=data_table.get("max_mb", float, 100.0),
+        allow_duplicate_rows=data_table.get("allow_duplicate_rows", bool, False),
     )
+    if data.max_mb <= 0:
+        raise data_table.error("max_mb", f"{data.max_mb!r}: the largest dataset, in MB, must be > 0")
     data_table.done()
 
     split_table = root.table("split", {})

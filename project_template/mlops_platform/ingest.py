@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from .. import config
 from ..Data.read_data import DataSource, fetch_raw_data
-from .dataset_store import data_version, read_frame, store_bytes
+from .dataset_store import data_version, read_dataset, store_bytes
 from .tracking import start_pipeline_run
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def read_data(source: DataSource, experiment_name: str, dag_run_id: str) -> dict
     Validation comes first, so a bad file never gets a pipeline run or reaches training.
     """
     raw = fetch_raw_data(source)
-    frame = read_frame(raw, min_rows=config.DATA.min_rows)
+    frame = read_dataset(raw)
     version = data_version(raw)
     run_id = start_pipeline_run(experiment_name, dag_run_id, tags={
         "data_source": str(source), "data_version": version, "data_rows": str(len(frame)),

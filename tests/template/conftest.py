@@ -7,9 +7,12 @@ import os
 import sys
 import tempfile
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = REPO_ROOT / "project_template"
@@ -115,3 +118,41 @@ def project_dir(request: pytest.FixtureRequest) -> Path:
     if request.param == "project_template":
         return TEMPLATE_DIR
     return request.getfixturevalue("classification_project")
+
+
+# -- property-based tests (hypothesis) ------------------------------------------------------------
+
+# `ci` (the default): a few hundred examples per property, the same ones on every run, so a
+# failure is reproducible and CI is never flaky; `thorough` for a long hunt on a workstation.
+settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None,
+                          database=None, print_blob=True)
+settings.register_profile("dev", max_examples=40, derandomize=True, deadline=None,
+                          database=None)
+settings.register_profile("thorough", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@dataclass
+class InputTally:
+    """The distinct inputs the bad-data properties tried, per project, and how each ended."""
+
+    outcomes: dict[str, dict[str, str]] = field(default_factory=dict)  # project -> digest -> outcome
+
+    def record(self, project: str, digest: str, outcome: str) -> None:
+        self.outcomes.setdefault(project, {})[digest] = outcome
+
+    def summary(self) -> list[str]:
+        lines = []
+        for project, outcomes in self.outcomes.items():
+            counts = Counter(outcomes.values())
+            lines.append(f"bad-data properties, {project}: {len(outcomes)} distinct inputs: "
+                         + ", ".join(f"{name} {count}" for name, count in counts.most_common()))
+        return lines
+
+
+BAD_DATA_TALLY = InputTally()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for line in BAD_DATA_TALLY.summary():
+        terminalreporter.write_line(line)
