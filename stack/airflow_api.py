@@ -142,6 +142,13 @@ class AirflowAPI:
                 )
             time.sleep(poll)
 
+    def asset_events(self, **filters: str) -> list[dict]:
+        """Asset events, oldest first, filtered as REST API v2 allows (`source_dag_id`,
+        `source_run_id`, `asset_id`, `timestamp_gte`, ...)."""
+        response = self.request("GET", "assets/events",
+                                params={"order_by": "timestamp", "limit": 100, **filters})
+        return response.json()["asset_events"]
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int,
                  map_index: int = -1) -> str:
         """The task's log as text (Airflow 3 returns structured lines)."""
