@@ -34,64 +34,36 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
-import warnings
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
 
 
-def import_project(project_dir: Path) -> ModuleType:
-    """Import the project folder as a package named after the folder.
-
-    Every project has `Data/`, `Process/`, ... folders. Imported as top-level names they would
-    shadow each other in any process that loads two projects (the dag-processor, a DagBag, a
-    test); as `<project>.Data` they cannot. This works wherever the DAG folder is, without
-    relying on what Airflow puts on sys.path.
-    """
-    name = project_dir.name
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        if Path(loaded.__file__ or "").resolve().parent != project_dir.resolve():
-            raise ImportError(f"two projects named {name!r}: {loaded.__file__} and {project_dir}")
-        return loaded
-    spec = importlib.util.spec_from_file_location(
-        name, project_dir / "__init__.py", submodule_search_locations=[str(project_dir)])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[name] = package
-    spec.loader.exec_module(package)
-    return package
+def _project_package() -> ModuleType:
+    # The package cannot be imported before it is imported: load its loader by path.
+    path = Path(__file__).absolute().parent.parent / "mlops_platform" / "project_package.py"
+    spec = importlib.util.spec_from_file_location(f"_{path.parent.parent.name}_loader", path)
+    loader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loader)
+    return loader
 
 
-PROJECT = import_project(Path(__file__).absolute().parent.parent).__name__
+PROJECT = _project_package().import_project(Path(__file__).absolute().parent.parent).__name__
 config = importlib.import_module(f"{PROJECT}.config")
 metrics = importlib.import_module(f"{PROJECT}.mlops_platform.metrics")
+package = importlib.import_module(f"{PROJECT}.mlops_platform.project_package")
+fail_without_retry = package.fail_without_retry
 retraining = importlib.import_module(f"{PROJECT}.mlops_platform.retraining")
 RETRAINING_ASSET = retraining.retraining_asset()
 
 
 def project_module(name: str) -> ModuleType:
-    """A module of this project (`Models.candidates`, `mlops_platform.training`). Tasks import
-    them when they run, so parsing stays light."""
-    # skops, which saves and loads the models, looks for scipy's functions in every loaded module
-    # when it is first imported. In a task process that touches each of Airflow's deprecated-import
-    # shims, and each one warns: over a thousand log lines and seconds per task, for nothing. Only
-    # tasks call this, so the filter stays out of DAG parsing.
-    warnings.filterwarnings("ignore", message=r"The `airflow\.", category=FutureWarning)
-    module = importlib.import_module(f"{PROJECT}.{name}")
-    import mlflow
-
-    mlflow.set_tracking_uri(config.MLFLOW_TRACKING_URI)
-    return module
-
-
-def fail_without_retry(error: Exception) -> AirflowFailException:
-    """Bad input does not get better by retrying: fail the task at once, with the reason."""
-    return AirflowFailException(f"{type(error).__name__}: {error}")
+    """A module of this project (`Models.candidates`, `mlops_platform.training`), imported when a
+    task runs."""
+    return package.project_module(PROJECT, name)
 
 
 @dag(
