@@ -124,7 +124,8 @@ def _check_runner(name: str, value: str) -> None:
         raise SettingsError(f"{name}={value!r}: use one of {', '.join(RUNNERS)}, or leave it empty.")
 
 
-_CHOICES = {"AIRFLOW_EXECUTOR": ("local", "celery"), "MLFLOW_AUTH": ("off", "basic")}
+_CHOICES = {"AIRFLOW_EXECUTOR": ("local", "celery"), "MLFLOW_AUTH": ("off", "basic"),
+            "INFERENCE_LOG": ("on", "off")}
 
 
 def _check_choice(name: str, value: str) -> None:

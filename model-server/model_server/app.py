@@ -3,7 +3,8 @@
 - `POST /invocations`: the default model (REGISTERED_MODEL_NAME, the template's).
 - `POST /models/<registered-model-name>/invocations`: that model's champion.
 Both speak MLflow's scoring protocol: each request goes to MLflow's own scoring app of the
-version served when it arrived.
+version served when it arrived. A request it answers with 200 goes to the inference log
+(inference_log.py): its id, arrival, model, version, the inputs MLflow parsed and the output.
 """
 
 from __future__ import annotations
@@ -11,36 +12,39 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import uuid
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from mlflow.version import VERSION as MLFLOW_VERSION
 
+from .capture import SCORING, Scored
 from .catalog import ModelCatalog
-from .champion import ChampionTracker
+from .champion import ChampionTracker, ServedModel
+from .inference_log import InferenceLog, ScoredRequest, row_count
 
 DEFAULT_SCORING_PATH = "/invocations"
 MODELS_PREFIX = "/models/"
 
 
-def _status(tracker: ChampionTracker) -> dict:
-    return {"status": "ok", **tracker.status()}
-
-
-async def _refresh(tracker: ChampionTracker) -> JSONResponse:
-    """Load the alias's current version now; 200 once it serves, 502 if it cannot be loaded."""
-    try:
-        await asyncio.to_thread(tracker.refresh)
-    except Exception:
-        return JSONResponse(_status(tracker), status_code=502)
-    if tracker.current is None:
-        return JSONResponse({**_status(tracker), "error_code": "NO_CHAMPION"}, status_code=404)
-    return JSONResponse(_status(tracker))
-
-
-def _control_app(catalog: ModelCatalog, poll_seconds: float) -> FastAPI:
+def _control_app(catalog: ModelCatalog, poll_seconds: float,
+                 inference_log: InferenceLog) -> FastAPI:
     default = catalog.tracker(catalog.default_name)
+
+    def _status(tracker: ChampionTracker) -> dict:
+        return {"status": "ok", **tracker.status(), "inference_log": inference_log.status()}
+
+    async def _refresh(tracker: ChampionTracker) -> JSONResponse:
+        """Load the alias's current version now; 200 once it serves, 502 if it cannot be loaded."""
+        try:
+            await asyncio.to_thread(tracker.refresh)
+        except Exception:
+            return JSONResponse(_status(tracker), status_code=502)
+        if tracker.current is None:
+            return JSONResponse({**_status(tracker), "error_code": "NO_CHAMPION"}, status_code=404)
+        return JSONResponse(_status(tracker))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -48,8 +52,10 @@ def _control_app(catalog: ModelCatalog, poll_seconds: float) -> FastAPI:
         follower = threading.Thread(target=catalog.follow, args=(poll_seconds, stop),
                                     name="champion-follower", daemon=True)
         follower.start()
+        inference_log.start()
         yield
         stop.set()
+        await asyncio.to_thread(inference_log.close)  # what is queued is written first
 
     app = FastAPI(title="model-server", lifespan=lifespan)
 
@@ -72,7 +78,10 @@ def _control_app(catalog: ModelCatalog, poll_seconds: float) -> FastAPI:
     async def models() -> dict:
         """Every model the server follows, with the version it serves (null: none yet)."""
         return {"default": catalog.default_name, "alias": catalog.alias,
-                "models": [tracker.status() for tracker in catalog.trackers()]}
+                "inference_log": inference_log.status(),
+                "models": [{**tracker.status(),
+                            "inference_log": inference_log.model_status(tracker.model_name)}
+                           for tracker in catalog.trackers()]}
 
     @app.post("/reload")
     async def reload() -> JSONResponse:
@@ -106,9 +115,35 @@ def _scored_model(path: str) -> str | None:
     return None
 
 
-def build_app(catalog: ModelCatalog, poll_seconds: float):
+async def _score_and_log(served: ServedModel, scope, receive, send,
+                         inference_log: InferenceLog) -> None:
+    """Run MLflow's scoring app; hand a 200's inputs and output to the inference log."""
+    request_id, arrived = uuid.uuid4().hex, datetime.now(UTC)
+    slot, status = Scored(), 0
+
+    async def send_and_watch(message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            # The log's id of this request, so a client can join labels to its rows later.
+            message = {**message, "headers": [*message.get("headers", []),
+                                              (b"x-request-id", request_id.encode())]}
+        await send(message)
+
+    token = SCORING.set(slot)
+    try:
+        await served.app(scope, receive, send_and_watch)
+    finally:
+        SCORING.reset(token)
+    if status == 200 and slot.done:
+        inference_log.record(ScoredRequest(
+            request_id, arrived, served.name, served.version, slot.inputs, slot.output,
+            slot.input_names, row_count(slot.inputs)))
+
+
+def build_app(catalog: ModelCatalog, poll_seconds: float, inference_log: InferenceLog):
     """An ASGI app: scoring requests go to the served model's MLflow app, the rest to control."""
-    control = _control_app(catalog, poll_seconds)
+    control = _control_app(catalog, poll_seconds, inference_log)
 
     async def app(scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -136,6 +171,9 @@ def build_app(catalog: ModelCatalog, poll_seconds: float):
             return
         # MLflow's scoring app knows one route; every model's requests take it.
         scope = {**scope, "path": DEFAULT_SCORING_PATH, "raw_path": DEFAULT_SCORING_PATH.encode()}
-        await served.app(scope, receive, send)
+        if inference_log.enabled:
+            await _score_and_log(served, scope, receive, send, inference_log)
+        else:
+            await served.app(scope, receive, send)
 
     return app

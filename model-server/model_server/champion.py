@@ -14,6 +14,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 from mlflow.tracking import MlflowClient
 
+from .capture import RecordingModel
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,8 @@ class ServedModel:
 
 
 def load_scoring_app(model_uri: str) -> Any:
-    return scoring_server.init(mlflow.pyfunc.load_model(model_uri))
+    # The model's predict also hands what it scored to the inference log (capture.py).
+    return scoring_server.init(RecordingModel(mlflow.pyfunc.load_model(model_uri)))
 
 
 class ChampionTracker:

@@ -337,6 +337,7 @@ def _model_server(s: Settings, b: Backends, layout: Layout) -> Program:
         "REGISTERED_MODEL_NAME": s.get("REGISTERED_MODEL_NAME"),
         "MODEL_SERVER_PORT": s.get("MODEL_SERVER_PORT"),
         "MODEL_SERVER_BIND_HOST": s.bind_host,
+        "INFERENCE_LOG": s.get("INFERENCE_LOG"),
         "PYTHONPATH": str(REPO_ROOT / "model-server"),
         **s.mlflow_login,
     }
