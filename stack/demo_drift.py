@@ -135,7 +135,8 @@ def run_demo_drift(settings: Settings, api: AirflowAPI, project: ModuleType = te
     out(f"  {2 * rows} rows logged under {prefix}/{model}/")
 
     step(5, f"monitoring: {monitoring}")
-    monitoring_run = api.trigger(monitoring)
+    # Only this demo's traffic: what was served since it started.
+    monitoring_run = api.trigger(monitoring, conf={"since": started.isoformat()})
     out(f"  {run_link(settings, monitoring, monitoring_run)}")
     if not follow_run(settings, api, monitoring, monitoring_run, timeout, out):
         return 1

@@ -8,9 +8,10 @@ registry's `champion` alias only when it beats the current champion on held-out 
 retraining asset (drift in the served inputs, or the champion's metric dropping on a newer labeled
 batch), and whenever you trigger it by hand. A run started by the asset records the event on its
 pipeline run in MLflow (`retraining.*` tags: the monitoring DAG run, the reason, the drift share,
-the drifted columns, the monitoring run id), and when the event names a newer labeled batch
-(`data_location`), read_data appends that batch to the project's dataset: the combined data gets
-a new `data_version`, and the batch is a dataset input with its own.
+the drifted columns, the monitoring run id). read_data reads the project's source as it is now
+(a newer IDS artifact, if it offers one); when the event names a labeled batch elsewhere
+(`data_location`), it appends that batch: the combined data gets a new `data_version`, and the
+batch is a dataset input with its own.
 
 1. **read_data**: fetch the dataset (IDS, a local file or S3), plus the event's labeled batch if
    any, check it against the project's schema, keep an immutable copy as an MLflow artifact of
@@ -121,6 +122,8 @@ def mlops_lifecycle():
             if trigger is not None and trigger.batch_location:
                 batch = sources.resolve_data_source(
                     trigger.batch_source_kind or source.kind, trigger.batch_location)
+                # The source's own newer artifact is what `source` reads now: nothing to append.
+                batch = None if batch == source else batch
             return steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"],
                                    triggers.run_tags(context["dag_run"].run_type, trigger), batch)
         except schema.DataValidationError as error:
