@@ -14,7 +14,7 @@ EXPECTED_UPSTREAM = {
     "candidate_models": set(),
     "model_training": {"read_data", "data_processing", "candidate_models"},
     "select_best_model": {"model_training"},
-    "register_and_promote": {"select_best_model", "data_processing"},
+    "register_and_promote": {"select_best_model", "read_data", "data_processing"},
     "deploy": {"register_and_promote"},
     "register_experiment": {"deploy"},
 }
@@ -71,7 +71,15 @@ def test_dag_has_docs_tags_retries_and_one_active_run(dag, config):
     assert dag.doc_md and "register_and_promote" in dag.doc_md
     assert {"mlops", config.TASK, config.EXPERIMENT_NAME} <= set(dag.tags)
     assert dag.max_active_runs == 1
-    assert dag.schedule is None or str(dag.timetable.summary) in {"None", "Never, external triggers only"}
+
+def test_dag_is_scheduled_on_the_projects_retraining_asset_only(dag, config):
+    from airflow.sdk import Asset
+
+    # Exactly the asset the monitoring DAG updates: nothing time-based, and manual triggers work
+    # for any schedule.
+    assert list(dag.timetable.asset_condition.objects) == [
+        Asset(name=config.RETRAINING_ASSET_NAME, uri=config.RETRAINING_ASSET_URI)]
+    assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
     for task in dag.tasks:
         assert task.retries >= 2, task.task_id
         assert task.retry_delay >= timedelta(seconds=10), task.task_id
