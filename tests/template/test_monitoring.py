@@ -173,3 +173,87 @@ def test_a_labeled_batch_counts_only_when_it_is_not_the_champions_training_data(
     assert batch is not None and batch.data_version != trained_on
     assert len(batch.frame) == len(pd.read_csv(EXAMPLE_CSV, sep=";")) - 20
     assert newer_labeled_batch(trained_on, DataSource("local", str(tmp_path / "gone.csv"))) is None
+
+
+@pytest.fixture
+def monitored(experiment, tmp_path, monkeypatch):
+    """The template's config pointed at this test's model and a monitoring experiment of its own,
+    with a champion trained by the lifecycle's steps on the example data."""
+    from mlflow.tracking import MlflowClient
+
+    from project_template.mlops_platform import monitoring
+
+    model = f"{experiment}-model"
+    run_lifecycle(LOCAL, experiment, model, [ELASTIC_NET])
+    monitoring_experiment = f"{experiment}-monitoring"
+    MlflowClient().create_experiment(monitoring_experiment,
+                                     artifact_location=(tmp_path / "monitoring").as_uri())
+    monkeypatch.setattr(config, "REGISTERED_MODEL_NAME", model)
+    monkeypatch.setattr(config, "MONITORING_EXPERIMENT_NAME", monitoring_experiment)
+    return monitoring
+
+
+def _serving(monkeypatch, monitoring, rows: pd.DataFrame) -> None:
+    # The inference log is read through MLflow's artifact proxy, which needs the tracking server;
+    # the live tests read it (tests/integration/test_7_monitoring.py). Here: these rows.
+    monkeypatch.setattr(monitoring, "read_served_inputs", lambda *_args, **_kwargs: rows)
+
+
+def _offering(monkeypatch, source: DataSource) -> None:
+    from project_template.mlops_platform import labeled_batch
+
+    monkeypatch.setattr(labeled_batch, "resolve_data_source", lambda: source)
+
+
+def _window() -> Window:
+    return Window.ending(datetime.now(UTC), hours=1)
+
+
+def test_a_check_with_too_few_rows_and_no_new_batch_has_nothing_to_compare(monitored,
+                                                                           monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    _serving(monkeypatch, monitored, pd.DataFrame())
+    _offering(monkeypatch, LOCAL)  # the data the champion was trained on
+    summary = monitored.run_check(_window(), "manual__nothing")
+    assert summary["retraining"] is None
+    assert summary["status"].startswith("nothing to compare yet: 0 served rows")
+    run = MlflowClient().get_run(summary["monitoring_run_id"])
+    assert run.data.tags["status"] == "nothing to compare yet"
+    assert run.data.metrics["served_rows"] == 0
+
+
+def test_a_newer_batch_the_champion_scores_badly_on_asks_for_retraining_by_performance(
+        monitored, monkeypatch, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    frame = pd.read_csv(EXAMPLE_CSV, sep=";")
+    served = frame[list(config.FEATURE_COLUMNS)].sample(200, replace=True, random_state=1)
+    _serving(monkeypatch, monitored, served)
+    # Newer labels that no longer follow the inputs: the champion's r2 collapses.
+    frame[config.TARGET_COLUMN] = np.random.default_rng(0).permutation(
+        frame[config.TARGET_COLUMN].to_numpy())
+    newer = tmp_path / "newer.csv"
+    frame.to_csv(newer, sep=";", index=False)
+    _offering(monkeypatch, DataSource("local", str(newer)))
+
+    summary = monitored.run_check(_window(), "manual__performance")
+    extra = summary["retraining"]
+    run = MlflowClient().get_run(summary["monitoring_run_id"])
+    version = MlflowClient().get_model_version_by_alias(config.REGISTERED_MODEL_NAME, "champion")
+    assert extra["reason"] == "performance"  # the inputs themselves did not drift
+    assert extra["drifted_columns"] == [] and extra["drift_share"] < 0.5
+    assert extra["monitoring_run_id"] == run.info.run_id
+    assert extra["metric"] == "r2_test"
+    assert extra["champion_score_recorded"] == float(version.tags["candidate_r2_test"])
+    assert extra["champion_score_new_batch"] < extra["champion_score_recorded"] - 0.2
+    assert extra["data_location"] == str(newer)
+    metrics = run.data.metrics
+    assert metrics["served_rows"] == 200 and metrics["new_batch_rows"] == len(frame)
+    assert metrics["performance_drop"] > config.MONITORING.performance_drop_threshold
+    assert metrics["champion_r2_test_new_batch"] == extra["champion_score_new_batch"]
+    assert {f"drift_score.{name}" for name in config.FEATURE_COLUMNS} <= set(metrics)
+    assert {f"new_batch_drift_score.{name}" for name in config.FEATURE_COLUMNS} <= set(metrics)
+    reports = {item.path for item in MlflowClient().list_artifacts(run.info.run_id, "reports")}
+    assert reports == {"reports/drift_report.html", "reports/new_batch_drift_report.html"}
+    assert run.data.tags["retraining"] == "performance"
