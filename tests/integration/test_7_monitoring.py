@@ -2,66 +2,55 @@
 
 A check before any traffic says there is nothing to compare; traffic drawn like the training data
 raises no alarm; traffic with half the columns shifted is found on exactly those columns, and only
-then does the retraining asset get an event, which says why (checked through REST API v2).
+then does the retraining asset get an event, which says why (checked through REST API v2). The
+traffic is real: requests to the model server, read back from its inference log.
 """
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from stack.airflow_api import AirflowAPI
+from stack.drift_traffic import (
+    columns_to_shift,
+    logged_rows,
+    send,
+    shifted_rows,
+    training_like_rows,
+)
+from stack.settings import Settings
 from tests.conftest import LiveStack
 from tests.integration.conftest import assert_succeeded
 from tests.integration.platform_apis import (
-    EXAMPLE_CSV,
     TEMPLATE,
     DagRun,
     alias_version,
     now,
     run_dag,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
 
 MONITORING_DAG_ID = TEMPLATE.MONITORING_DAG_ID
+MODEL = TEMPLATE.REGISTERED_MODEL_NAME
 ROWS = 200
-# Half of the ten features, each by about one standard deviation: Evidently's dataset-drift rule
-# (the default threshold) fires at half the columns.
-SHIFTS = {"age": 13.0, "bmi": 4.5, "bp": 14.0, "s1": 35.0, "s5": 0.5}
+# Enough continuous columns to reach the default drift share (half of the ten features), each
+# moved by two standard deviations: make demo-drift's shift.
+SHIFTED = columns_to_shift(TEMPLATE)
 
 
-def traffic(seed: int, shifts: dict[str, float] | None = None) -> pd.DataFrame:
-    """`ROWS` input rows drawn (seeded) from the example data, the dataset the champion learned
-    from, with `shifts` added to some columns."""
-    frame = pd.read_csv(EXAMPLE_CSV, sep=TEMPLATE.DATA.delimiter)[list(TEMPLATE.FEATURE_COLUMNS)]
-    rows = frame.sample(ROWS, replace=True, random_state=seed).reset_index(drop=True)
-    for column, shift in (shifts or {}).items():
-        rows[column] = rows[column] + shift
-    return rows
-
-
-def log_served(rows: pd.DataFrame, version: str) -> None:
-    """Write `rows` to the inference log as the model server does (LOOP contract 1-2: Parquet
-    through MLflow's artifact proxy, partitioned by model and date), one request."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    served_at = now()
-    log = pd.DataFrame({"request_id": uuid.uuid4().hex, "timestamp": served_at,
-                        "model_name": TEMPLATE.REGISTERED_MODEL_NAME, "model_version": version},
-                       index=rows.index)
-    log = pd.concat([log, rows, pd.DataFrame({"prediction": 0.0}, index=rows.index)], axis=1)
-    folder = (f"mlflow-artifacts:/{TEMPLATE.INFERENCE_LOG_PREFIX}/"
-              f"{TEMPLATE.REGISTERED_MODEL_NAME}/date={served_at:%Y-%m-%d}")
-    with tempfile.TemporaryDirectory() as local:
-        file = Path(local) / f"{served_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4()}.parquet"
-        log.to_parquet(file, index=False)
-        get_artifact_repository(folder).log_artifact(str(file))
+def serve(settings: Settings, rows: pd.DataFrame) -> datetime:
+    """Send `rows` to the model server; return when they were sent, once its inference log holds
+    them all."""
+    since = now()
+    send(settings.model_server_url, MODEL, rows, per_request=20)
+    wait_until(lambda: logged_rows(settings, TEMPLATE.INFERENCE_LOG_PREFIX, MODEL, since)
+               >= len(rows), 90, f"the inference log holding the {len(rows)} rows sent")
+    return since
 
 
 def monitor(api: AirflowAPI, since: datetime) -> DagRun:
@@ -100,9 +89,8 @@ def test_a_check_before_any_traffic_says_nothing_to_compare_and_emits_no_event(
 
 
 def test_traffic_drawn_like_the_training_data_raises_no_alarm(
-        api: AirflowAPI, mlflow_api, champion: str) -> None:
-    since = now()
-    log_served(traffic(seed=1), champion)
+        api: AirflowAPI, mlflow_api, champion: str, live_stack: LiveStack) -> None:
+    since = serve(live_stack.settings, training_like_rows(TEMPLATE, ROWS, seed=1))
     run = monitor(api, since)
     assert run.task("request_retraining")["state"] == "skipped"
     assert events(api, run) == []
@@ -118,12 +106,11 @@ def test_traffic_drawn_like_the_training_data_raises_no_alarm(
 
 def test_shifted_columns_are_found_exactly_and_the_asset_event_says_why(
         api: AirflowAPI, mlflow_api, champion: str, live_stack: LiveStack) -> None:
-    since = now()
-    log_served(traffic(seed=2, shifts=SHIFTS), champion)
+    since = serve(live_stack.settings, shifted_rows(TEMPLATE, ROWS, seed=2, columns=SHIFTED))
     run = monitor(api, since)
     assert run.task("request_retraining")["state"] == "success"
     checked = monitoring_run(mlflow_api, run.run_id)
-    drifted = sorted(SHIFTS)
+    drifted = sorted(SHIFTED)
     assert checked.data.tags["drifted_columns"] == ", ".join(drifted)
     assert {name for name in TEMPLATE.FEATURE_COLUMNS
             if checked.data.metrics[f"drift_detected.{name}"] == 1.0} == set(drifted)
