@@ -59,8 +59,9 @@ def project_module(name: str) -> ModuleType:
     description=f"Drift and performance of the {config.EXPERIMENT_NAME} champion; asks for "
                 f"retraining through the {config.RETRAINING_ASSET_NAME} asset",
     doc_md=__doc__,
+    # Enabled, it starts paused like every new DAG (Airflow's default): unpause it once.
     schedule=config.MONITORING.schedule if config.MONITORING.enabled else None,
-    is_paused_upon_creation=not config.MONITORING.enabled,
+    is_paused_upon_creation=True if not config.MONITORING.enabled else None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
