@@ -9,7 +9,7 @@ STACK_CLI := $(PY) -m stack --env-file $(ENV_FILE)
 
 .DEFAULT_GOAL := help
 .PHONY: help install browser up down status logs clean test test-unit test-integration test-compose \
-        lint demo new-project ids-offer bench requirements worker worker-env
+        lint demo demo-drift new-project ids-offer bench requirements worker worker-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ ids-offer: install ## offer a file in the IDS edge's catalog: make ids-offer FIL
 
 demo: install ## run the example pipeline on the running stack and show its tasks, links and a prediction
 	@$(PY) -m stack.demo
+
+demo-drift: install ## the monitoring loop on the running stack: served traffic, then shifted traffic, drift, retraining, decision
+	@$(PY) -m stack.demo_drift
 
 new-project: install ## a new project in projects/NAME (TASK=classification for the wine example)
 	@test -n "$(NAME)" || { echo "usage: make new-project NAME=my-project [TASK=classification]"; exit 2; }

@@ -1,6 +1,7 @@
 """`python -m bench`: run the benchmarks on a private stack, print a table, write the result file.
 
-    python -m bench [--only stack,pipeline,memory,serving,scaling,ids,executors] [--repeat N] [--quick]
+    python -m bench [--only stack,pipeline,memory,serving,monitoring,scaling,ids,executors]
+                    [--repeat N] [--quick]
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import executors, ids_transfer, memory, pipeline, report, scaling, serving, stack_start
+from bench import (
+    executors,
+    ids_transfer,
+    memory,
+    monitoring,
+    pipeline,
+    report,
+    scaling,
+    serving,
+    stack_start,
+)
 from bench.measure import SCHEMA_VERSION, machine_facts, now_iso, write_result
 from bench.private_stack import PrivateStack
 from stack.airflow_api import AirflowAPI
@@ -22,10 +33,12 @@ from stack.airflow_api import AirflowAPI
 RESULTS = Path(__file__).resolve().parent / "results"
 # The order they run in: memory's idle snapshot wants a quiet stack after one DAG run, and its
 # peak is taken during the pipeline benchmark's runs; the heavy ones come last.
-MEASUREMENTS = ("stack", "memory", "pipeline", "serving", "scaling", "ids", "executors")
+MEASUREMENTS = ("stack", "memory", "pipeline", "serving", "monitoring", "scaling", "ids",
+                "executors")
 SECTION = {"stack": "stack_start", "memory": "memory", "pipeline": "pipeline", "serving": "serving",
-           "scaling": "scaling", "ids": "ids_transfer", "executors": "executors"}
-NEEDS_CHAMPION = {"memory", "pipeline", "serving", "executors"}
+           "monitoring": "monitoring", "scaling": "scaling", "ids": "ids_transfer",
+           "executors": "executors"}
+NEEDS_CHAMPION = {"memory", "pipeline", "serving", "monitoring", "executors"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 stack, idle, peaks or memory.peaks_of_own_runs(stack, repeat)))
         if "serving" in selected:
             guarded(result, "serving", lambda: serving.measure(stack, repeat, quick))
+        if "monitoring" in selected:
+            guarded(result, "monitoring", lambda: monitoring.measure(stack, repeat, quick))
         if "scaling" in selected:
             guarded(result, "scaling", lambda: scaling.measure(stack, repeat, quick))
         if "ids" in selected:

@@ -74,6 +74,11 @@ MODEL_SERVER_URL = _env("MODEL_SERVER_URL", f"http://127.0.0.1:{_env('MODEL_SERV
 DEPLOY_TIMEOUT_SECONDS = float(_env("DEPLOY_TIMEOUT_SECONDS", "300"))
 
 # --- Monitoring and retraining ----------------------------------------------------------------------
+# The monitoring DAG (DAG/dag_monitoring.py) compares recent served inputs with the champion's
+# training data on this schedule; its settings are project.toml's [monitoring] table.
+MONITORING = DESCRIPTION.monitoring
+MONITORING_DAG_ID = f"{DAG_ID}_monitoring"
+MONITORING_EXPERIMENT_NAME = f"{EXPERIMENT_NAME}-monitoring"
 # The Airflow asset that the monitoring DAG (DAG/dag_monitoring.py) updates when the champion needs
 # retraining (drift, or a performance drop on a newer labeled batch); the lifecycle DAG is scheduled
 # on it. The event's `extra` says why: reason, drift_share, drifted_columns, monitoring_run_id.

@@ -142,6 +142,26 @@ class AirflowAPI:
                 )
             time.sleep(poll)
 
+    def asset(self, name: str) -> dict:
+        """The asset called `name`: its id, the DAGs it schedules and the tasks that update it."""
+        listed = self.request("GET", "assets", params={"name_pattern": name, "limit": 100})
+        for asset in listed.json()["assets"]:
+            if asset["name"] == name:
+                return asset
+        raise AirflowAPIError(f"Airflow knows no asset named {name!r}: the DAGs that declare it "
+                              f"have not been parsed yet, or have import errors.")
+
+    def asset_events(self, **filters: str | int) -> list[dict]:
+        """Asset events, newest first, filtered by `asset_id`, `source_dag_id`, `source_run_id`..."""
+        response = self.request("GET", "assets/events",
+                                params={"limit": 100, "order_by": "-timestamp", **filters})
+        return response.json()["asset_events"]
+
+    def create_asset_event(self, asset_id: int, extra: dict) -> dict:
+        """Update an asset by hand, as a producing task would (Airflow adds `from_rest_api`)."""
+        return self.request("POST", "assets/events",
+                            json={"asset_id": asset_id, "extra": extra}).json()
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int,
                  map_index: int = -1) -> str:
         """The task's log as text (Airflow 3 returns structured lines)."""

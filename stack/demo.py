@@ -72,6 +72,25 @@ def mlflow_links(settings: Settings, experiment: str, model: str) -> list[str]:
     return links
 
 
+def run_link(settings: Settings, dag_id: str, run_id: str) -> str:
+    """The run's page in the Airflow UI."""
+    return f"{settings.airflow_url}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+
+
+def follow_run(settings: Settings, api: AirflowAPI, dag_id: str, run_id: str, timeout: float,
+               out: Callable[[str], None] = print) -> bool:
+    """Print each task's state as it changes until the run ends; on failure, print the failed
+    tasks' log tails and the run's link. Whether the run succeeded."""
+    run = api.wait_for_run(dag_id, run_id, timeout=timeout, on_change=lambda ti: print_state(ti, out))
+    if run["state"] == "success":
+        return True
+    out(f"\nRun {run_id} of {dag_id} ended {run['state']}.")
+    for report in failed_task_logs(api, dag_id, run_id):
+        out(report)
+    out(f"Airflow run: {run_link(settings, dag_id, run_id)}")
+    return False
+
+
 def run_demo(settings: Settings, api: AirflowAPI, dag_id: str = template.DAG_ID,
              conf: dict | None = None,
              timeout: float = 900, out: Callable[[str], None] = print) -> int:
@@ -79,17 +98,11 @@ def run_demo(settings: Settings, api: AirflowAPI, dag_id: str = template.DAG_ID,
     api.wait_for_dag(dag_id, timeout=120)
     api.unpause(dag_id)
     run_id = api.trigger(dag_id, conf=conf)
-    run_link = f"{settings.airflow_url}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
-    out(f"Triggered {dag_id} run {run_id}\n  {run_link}")
-    run = api.wait_for_run(dag_id, run_id, timeout=timeout, on_change=lambda ti: print_state(ti, out))
-    if run["state"] != "success":
-        out(f"\nRun {run_id} ended {run['state']}.")
-        for report in failed_task_logs(api, dag_id, run_id):
-            out(report)
-        out(f"Airflow run: {run_link}")
+    out(f"Triggered {dag_id} run {run_id}\n  {run_link(settings, dag_id, run_id)}")
+    if not follow_run(settings, api, dag_id, run_id, timeout, out):
         return 1
 
-    out(f"\nRun {run_id} succeeded.\nAirflow run:       {run_link}")
+    out(f"\nRun {run_id} succeeded.\nAirflow run:       {run_link(settings, dag_id, run_id)}")
     for line in mlflow_links(settings, template.EXPERIMENT_NAME, template.REGISTERED_MODEL_NAME):
         out(line)
     body = example_row()

@@ -108,6 +108,7 @@ def classification_description() -> dict:
         "data": {"local_path": "Data/example_data/wine.csv", "delimiter": ";",
                  "encoding": "utf-8", "min_rows": 50},
         "split": template_description()["split"],
+        "monitoring": template_description()["monitoring"],
         "schema": {
             "target": {"name": WINE_TARGET, "type": "categorical",
                        "categories": sorted(frame[WINE_TARGET].unique())},

@@ -4,15 +4,26 @@
 Reads the project's dataset, trains every candidate model, and promotes the best one to the
 registry's `champion` alias only when it beats the current champion on held-out data.
 
-1. **read_data**: fetch the dataset (IDS, a local file or S3), check it against the project's
-   schema, keep an immutable copy as an MLflow artifact of this run's pipeline run.
+**When it runs**: whenever the monitoring DAG (`dag_monitoring.py`) updates this project's
+retraining asset (drift in the served inputs, or the champion's metric dropping on a newer labeled
+batch), and whenever you trigger it by hand. A run started by the asset records the event on its
+pipeline run in MLflow (`retraining.*` tags: the monitoring DAG run, the reason, the drift share,
+the drifted columns, the monitoring run id). read_data reads the project's source as it is now
+(a newer IDS artifact, if it offers one); when the event names a labeled batch elsewhere
+(`data_location`), it appends that batch: the combined data gets a new `data_version`, and the
+batch is a dataset input with its own.
+
+1. **read_data**: fetch the dataset (IDS, a local file or S3), plus the event's labeled batch if
+   any, check it against the project's schema, keep an immutable copy as an MLflow artifact of
+   this run's pipeline run.
 2. **data_processing**: seeded train/validation/test split, each part stored as its own copy.
 3. **candidate_models**: the candidates this run trains (param `candidate_models`).
 4. **model_training**: one mapped task per candidate; logs params, metrics, the model and its
    training data to MLflow.
 5. **select_best_model**: the best candidate by `metric_bm` (each metric knows which way is better).
 6. **register_and_promote**: registers it; it becomes `champion` only if strictly better than
-   the current champion on the test split, else `challenger`. Both scores are version tags.
+   the current champion on the test split, else `challenger`. Both scores are version tags; the
+   decision is also a tag of the pipeline run.
 7. **deploy**: the model server serves the champion at `/models/<registered model>/invocations`.
 8. **register_experiment**: offers the experiment in the IDS cloud catalog.
 
@@ -24,62 +35,36 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
-import warnings
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
 
 
-def import_project(project_dir: Path) -> ModuleType:
-    """Import the project folder as a package named after the folder.
-
-    Every project has `Data/`, `Process/`, ... folders. Imported as top-level names they would
-    shadow each other in any process that loads two projects (the dag-processor, a DagBag, a
-    test); as `<project>.Data` they cannot. This works wherever the DAG folder is, without
-    relying on what Airflow puts on sys.path.
-    """
-    name = project_dir.name
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        if Path(loaded.__file__ or "").resolve().parent != project_dir.resolve():
-            raise ImportError(f"two projects named {name!r}: {loaded.__file__} and {project_dir}")
-        return loaded
-    spec = importlib.util.spec_from_file_location(
-        name, project_dir / "__init__.py", submodule_search_locations=[str(project_dir)])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[name] = package
-    spec.loader.exec_module(package)
-    return package
+def _project_package() -> ModuleType:
+    # The package cannot be imported before it is imported: load its loader by path.
+    path = Path(__file__).absolute().parent.parent / "mlops_platform" / "project_package.py"
+    spec = importlib.util.spec_from_file_location(f"_{path.parent.parent.name}_loader", path)
+    loader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loader)
+    return loader
 
 
-PROJECT = import_project(Path(__file__).absolute().parent.parent).__name__
+PROJECT = _project_package().import_project(Path(__file__).absolute().parent.parent).__name__
 config = importlib.import_module(f"{PROJECT}.config")
 metrics = importlib.import_module(f"{PROJECT}.mlops_platform.metrics")
+package = importlib.import_module(f"{PROJECT}.mlops_platform.project_package")
+fail_without_retry = package.fail_without_retry
+retraining = importlib.import_module(f"{PROJECT}.mlops_platform.retraining")
+RETRAINING_ASSET = retraining.retraining_asset()
 
 
 def project_module(name: str) -> ModuleType:
-    """A module of this project (`Models.candidates`, `mlops_platform.training`). Tasks import
-    them when they run, so parsing stays light."""
-    # skops, which saves and loads the models, looks for scipy's functions in every loaded module
-    # when it is first imported. In a task process that touches each of Airflow's deprecated-import
-    # shims, and each one warns: over a thousand log lines and seconds per task, for nothing. Only
-    # tasks call this, so the filter stays out of DAG parsing.
-    warnings.filterwarnings("ignore", message=r"The `airflow\.", category=FutureWarning)
-    module = importlib.import_module(f"{PROJECT}.{name}")
-    import mlflow
-
-    mlflow.set_tracking_uri(config.MLFLOW_TRACKING_URI)
-    return module
-
-
-def fail_without_retry(error: Exception) -> AirflowFailException:
-    """Bad input does not get better by retrying: fail the task at once, with the reason."""
-    return AirflowFailException(f"{type(error).__name__}: {error}")
+    """A module of this project (`Models.candidates`, `mlops_platform.training`), imported when a
+    task runs."""
+    return package.project_module(PROJECT, name)
 
 
 @dag(
@@ -87,7 +72,8 @@ def fail_without_retry(error: Exception) -> AirflowFailException:
     description=f"MLOps lifecycle of {config.EXPERIMENT_NAME} ({config.TASK}): data to a served "
                 f"champion",
     doc_md=__doc__,
-    schedule=None,
+    # Runs when the monitoring DAG updates the asset; manual triggers work as with no schedule.
+    schedule=[RETRAINING_ASSET],
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -125,11 +111,21 @@ def mlops_lifecycle():
         sources = project_module("Data.read_data")
         steps = project_module("mlops_platform.ingest")
         schema = project_module("mlops_platform.schema")
+        triggers = project_module("mlops_platform.retraining_trigger")
         context = get_current_context()
         params = context["params"]
+        trigger = triggers.retraining_trigger(
+            context.get("triggering_asset_events", {}).get(RETRAINING_ASSET, []))
         try:
             source = sources.resolve_data_source(params["data_source"], params["data_location"])
-            return steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"])
+            batch = None
+            if trigger is not None and trigger.batch_location:
+                batch = sources.resolve_data_source(
+                    trigger.batch_source_kind or source.kind, trigger.batch_location)
+                # The source's own newer artifact is what `source` reads now: nothing to append.
+                batch = None if batch == source else batch
+            return steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"],
+                                   triggers.run_tags(context["dag_run"].run_type, trigger), batch)
         except schema.DataValidationError as error:
             raise fail_without_retry(error) from error
 
@@ -162,12 +158,12 @@ def mlops_lifecycle():
                                        get_current_context()["params"]["metric_bm"])
 
     @task
-    def register_and_promote(best: dict, splits: dict[str, str]) -> dict:
+    def register_and_promote(best: dict, data: dict, splits: dict[str, str]) -> dict:
         steps = project_module("mlops_platform.promotion")
         return steps.register_and_promote(
             best, config.REGISTERED_MODEL_NAME, splits["test"],
             get_current_context()["params"]["metric_bm"], config.CHAMPION_ALIAS,
-            config.CHALLENGER_ALIAS)
+            config.CHALLENGER_ALIAS, data["pipeline_run_id"])
 
     @task
     def deploy(decision: dict) -> dict:
@@ -183,7 +179,7 @@ def mlops_lifecycle():
     data = read_data()
     splits = data_processing(data)
     trained = model_training.partial(data=data, splits=splits).expand(candidate=candidate_models())
-    decision = register_and_promote(select_best_model(trained), splits)
+    decision = register_and_promote(select_best_model(trained), data, splits)
     deploy(decision) >> register_experiment()
 
 

@@ -87,6 +87,9 @@ def stored_dataset(frame: pd.DataFrame, uri: str, name: str) -> PandasDataset:
                                    targets=config.SCHEMA.target.name, name=name)
 
 
+_PROXY_PATH = "/api/2.0/mlflow-artifacts/artifacts/"
+
+
 def dataset_source(uri: str) -> DatasetSource | str:
     """The lineage source MLflow records for a stored copy.
 
@@ -96,5 +99,16 @@ def dataset_source(uri: str) -> DatasetSource | str:
     if uri.startswith("mlflow-artifacts:"):
         path = urlparse(uri).path.lstrip("/")
         base = mlflow.get_tracking_uri().rstrip("/")
-        return HTTPDatasetSource(f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}")
+        return HTTPDatasetSource(f"{base}{_PROXY_PATH}{path}")
     return uri
+
+
+def stored_uri(source: dict) -> str:
+    """The artifact URI of a stored copy from its recorded lineage source (`dataset_source`'s
+    inverse): the server's download address of a proxied artifact becomes `mlflow-artifacts:/`."""
+    location = source.get("url") or source.get("uri")
+    if not location:
+        raise ValueError(f"the dataset source {source} names no location")
+    if _PROXY_PATH in location:
+        return "mlflow-artifacts:/" + location.split(_PROXY_PATH, 1)[1]
+    return location

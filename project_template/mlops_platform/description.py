@@ -69,6 +69,21 @@ class SplitSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """How the monitoring DAG watches the champion, and when it asks for retraining."""
+
+    enabled: bool = True
+    schedule: str = "@hourly"  # cron or an Airflow preset
+    window_hours: float = 24.0  # served inputs younger than this count
+    min_rows: int = 50  # fewer served rows: nothing to compare yet
+    # Evidently's dataset-drift rule: retrain when at least this share of columns drifted.
+    drift_share_threshold: float = 0.5
+    # Retrain when the champion's metric on a newer labeled batch is worse than its recorded test
+    # score by more than this fraction of that score.
+    performance_drop_threshold: float = 0.2
+
+
+@dataclass(frozen=True)
 class ProjectDescription:
     name: str  # the MLflow experiment and registered model
     dag_id: str
@@ -78,6 +93,7 @@ class ProjectDescription:
     schema: Schema
     candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
     split: SplitSettings = SplitSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
 
 class _Table:
@@ -161,6 +177,35 @@ def _schema(table: _Table, task: str) -> Schema:
     return Schema(target, features, positive)
 
 
+def _monitoring(table: _Table) -> MonitoringSettings:
+    defaults = MonitoringSettings()
+    settings = MonitoringSettings(
+        enabled=table.get("enabled", bool, defaults.enabled),
+        schedule=table.get("schedule", str, defaults.schedule).strip(),
+        window_hours=table.get("window_hours", float, defaults.window_hours),
+        min_rows=table.get("min_rows", int, defaults.min_rows),
+        drift_share_threshold=table.get("drift_share_threshold", float,
+                                        defaults.drift_share_threshold),
+        performance_drop_threshold=table.get("performance_drop_threshold", float,
+                                             defaults.performance_drop_threshold),
+    )
+    if not settings.schedule:
+        raise table.error("schedule", "empty: give a cron expression such as '0 * * * *' or a "
+                                      "preset such as '@hourly'")
+    if settings.window_hours <= 0:
+        raise table.error("window_hours", f"{settings.window_hours}: must be more than 0")
+    if settings.min_rows < 1:
+        raise table.error("min_rows", f"{settings.min_rows}: must be at least 1")
+    if not 0 < settings.drift_share_threshold <= 1:
+        raise table.error("drift_share_threshold",
+                          f"{settings.drift_share_threshold}: must be in (0, 1]")
+    if settings.performance_drop_threshold < 0:
+        raise table.error("performance_drop_threshold",
+                          f"{settings.performance_drop_threshold}: must be 0 or more")
+    table.done()
+    return settings
+
+
 def parse_description(document: dict, path: Path = Path("project.toml")) -> ProjectDescription:
     """Check `document` (a parsed project.toml) and return it as typed data."""
     from .metrics import measures  # the metrics module knows each task's measures
@@ -196,6 +241,7 @@ def parse_description(document: dict, path: Path = Path("project.toml")) -> Proj
     split_table.done()
 
     schema = _schema(root.table("schema"), task)
+    monitoring = _monitoring(root.table("monitoring", {}))
 
     candidates_table = root.table("candidates")
     candidates = {}
@@ -207,7 +253,8 @@ def parse_description(document: dict, path: Path = Path("project.toml")) -> Proj
     if not candidates:
         raise root.error("candidates", "at least one candidate model is needed")
     root.done()
-    return ProjectDescription(name, dag_id, task, metric, data, schema, candidates, split)
+    return ProjectDescription(name, dag_id, task, metric, data, schema, candidates, split,
+                              monitoring)
 
 
 def load_description(path: Path) -> ProjectDescription:

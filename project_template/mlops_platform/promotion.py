@@ -58,8 +58,13 @@ def register_and_promote(
     metric_bm: str,
     champion_alias: str = "champion",
     challenger_alias: str = "challenger",
+    pipeline_run_id: str | None = None,
 ) -> dict:
-    """Register `best` (from select_best_model) and decide whether it becomes the champion."""
+    """Register `best` (from select_best_model) and decide whether it becomes the champion.
+
+    The decision is recorded on the new version and, given `pipeline_run_id`, on the pipeline
+    run too, beside what started it (a retraining run's asset event).
+    """
     client = MlflowClient()
     test_metric = metric_for_split(metric_bm, "test")
     bigger_is_better = measure_of(config.TASK, metric_bm).bigger_is_better
@@ -111,6 +116,10 @@ def register_and_promote(
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)
+    if pipeline_run_id:
+        for key, value in {"promotion_decision": tags["promotion_decision"],
+                           "registered_version": str(version), "registered_alias": alias}.items():
+            client.set_tag(pipeline_run_id, key, value)
     log.info("version %s %s=%.4f vs %s %s: %s", version, test_metric, new_score, champion_alias,
              decision["previous_champion_version"], tags["promotion_decision"])
     return decision

@@ -72,24 +72,27 @@ SMALL_FOREST = {"name": "small_forest", "estimator": "sklearn.ensemble.RandomFor
 
 def run_lifecycle(source, experiment: str, model_name: str, candidates: list[dict],
                   dag_run_id: str = "manual__test", project: str = "project_template",
-                  metric: str | None = None) -> dict:
+                  metric: str | None = None, tags: dict[str, str] | None = None,
+                  batch=None) -> dict:
     """The DAG's steps in the DAG's order, as plain calls (what each task does, minus Airflow).
 
     `project` is the package of the project to run (`wine_check`: the classification example);
-    `metric` defaults to the project's own selection metric.
+    `metric` defaults to the project's own selection metric; `tags` and `batch` are what
+    read_data gets from a triggering asset event.
     """
     def platform(name: str):
         return importlib.import_module(f"{project}.mlops_platform.{name}")
 
     metric = metric or importlib.import_module(f"{project}.config").METRIC_BM
-    data = platform("ingest").read_data(source, experiment, dag_run_id)
+    data = platform("ingest").read_data(source, experiment, dag_run_id, tags, batch)
     splits = platform("splitting").data_processing(data["data_uri"], data["pipeline_run_id"])
     trained = [platform("training").train_candidate(candidate, splits, experiment,
                                                     data["pipeline_run_id"], dag_run_id,
                                                     data["data_version"])
                for candidate in candidates]
     best = platform("selection").select_best_model([model["run_id"] for model in trained], metric)
-    decision = platform("promotion").register_and_promote(best, model_name, splits["test"], metric)
+    decision = platform("promotion").register_and_promote(
+        best, model_name, splits["test"], metric, pipeline_run_id=data["pipeline_run_id"])
     return {"data": data, "splits": splits, "trained": trained, "best": best,
             "decision": decision}
 

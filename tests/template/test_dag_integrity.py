@@ -1,5 +1,5 @@
-"""Every project's DAG (the regression template's, the classification example's) loads, carries
-docs, tags and retries, and wires the same task graph and params form."""
+"""Every project's DAGs (the regression template's, the classification example's: the lifecycle
+and the monitoring DAG) load, carry docs, tags and retries, and wire the same task graphs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ EXPECTED_UPSTREAM = {
     "candidate_models": set(),
     "model_training": {"read_data", "data_processing", "candidate_models"},
     "select_best_model": {"model_training"},
-    "register_and_promote": {"select_best_model", "data_processing"},
+    "register_and_promote": {"select_best_model", "read_data", "data_processing"},
     "deploy": {"register_and_promote"},
     "register_experiment": {"deploy"},
 }
@@ -42,11 +42,17 @@ def dag(dagbag, config):
     return dagbag.dags[config.DAG_ID]
 
 
-def test_the_folder_yields_one_dag_and_no_import_errors(dagbag, project_dir):
+@pytest.fixture
+def monitoring_dag(dagbag, config):
+    return dagbag.dags[config.MONITORING_DAG_ID]
+
+
+def test_the_folder_yields_its_two_dags_and_no_import_errors(dagbag, project_dir):
     assert dagbag.import_errors == {}
-    assert list(dagbag.dags) == [project_dir.name]
-    # .airflowignore keeps the package modules out of DAG parsing: only the DAG file is parsed.
-    assert [stat.file for stat in dagbag.dagbag_stats] == ["DAG/dag_template.py"]
+    assert sorted(dagbag.dags) == [project_dir.name, f"{project_dir.name}_monitoring"]
+    # .airflowignore keeps the package modules out of DAG parsing: only the DAG files are parsed.
+    assert sorted(stat.file for stat in dagbag.dagbag_stats) == ["DAG/dag_monitoring.py",
+                                                                 "DAG/dag_template.py"]
 
 
 def test_every_module_of_the_project_imports(project_dir):
@@ -55,7 +61,8 @@ def test_every_module_of_the_project_imports(project_dir):
         for path in project_dir.rglob("*.py")
         if path.stem != "__init__"
     )
-    assert f"{project_dir.name}.DAG.dag_template" in modules
+    assert {f"{project_dir.name}.DAG.dag_template",
+            f"{project_dir.name}.DAG.dag_monitoring"} <= set(modules)
     for module in modules:
         importlib.import_module(module)
 
@@ -64,7 +71,15 @@ def test_dag_has_docs_tags_retries_and_one_active_run(dag, config):
     assert dag.doc_md and "register_and_promote" in dag.doc_md
     assert {"mlops", config.TASK, config.EXPERIMENT_NAME} <= set(dag.tags)
     assert dag.max_active_runs == 1
-    assert dag.schedule is None or str(dag.timetable.summary) in {"None", "Never, external triggers only"}
+
+def test_dag_is_scheduled_on_the_projects_retraining_asset_only(dag, config):
+    from airflow.sdk import Asset
+
+    # Exactly the asset the monitoring DAG updates: nothing time-based, and manual triggers work
+    # for any schedule.
+    assert list(dag.timetable.asset_condition.objects) == [
+        Asset(name=config.RETRAINING_ASSET_NAME, uri=config.RETRAINING_ASSET_URI)]
+    assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
     for task in dag.tasks:
         assert task.retries >= 2, task.task_id
         assert task.retry_delay >= timedelta(seconds=10), task.task_id
@@ -95,3 +110,30 @@ def test_params_form_offers_source_candidates_and_only_the_tasks_metrics(dag, co
     assert params.get_param("data_source").schema["enum"] == ["ids", "local", "s3"]
     assert params.get_param("metric_bm").schema["enum"] == METRICS[config.TASK]
     assert params["metric_bm"] == config.METRIC_BM
+
+
+def test_monitoring_dag_is_scheduled_from_the_settings_with_docs_tags_and_retries(monitoring_dag,
+                                                                                   config):
+    assert monitoring_dag.doc_md and "nothing to compare yet" in monitoring_dag.doc_md
+    assert {"mlops", "monitoring", config.EXPERIMENT_NAME} <= set(monitoring_dag.tags)
+    assert monitoring_dag.max_active_runs == 1
+    assert config.MONITORING.enabled
+    assert monitoring_dag.schedule == config.MONITORING.schedule == "@hourly"
+    assert monitoring_dag.timetable.expression == "0 * * * *"
+    for task in monitoring_dag.tasks:
+        assert task.retries >= 2, task.task_id
+        assert task.retry_exponential_backoff >= 2, task.task_id
+    assert set(monitoring_dag.params.keys()) == {"window_hours", "since"}
+    assert monitoring_dag.params["window_hours"] == config.MONITORING.window_hours
+    assert monitoring_dag.params["since"] == ""
+
+
+def test_only_the_last_monitoring_task_updates_the_projects_retraining_asset(monitoring_dag,
+                                                                             config):
+    from airflow.sdk import Asset
+
+    assert {task.task_id: set(task.upstream_task_ids) for task in monitoring_dag.tasks} == {
+        "check": set(), "request_retraining": {"check"}}
+    assert monitoring_dag.get_task("check").outlets == []
+    assert monitoring_dag.get_task("request_retraining").outlets == [
+        Asset(name=config.RETRAINING_ASSET_NAME, uri=config.RETRAINING_ASSET_URI)]

@@ -1,4 +1,4 @@
-"""`make new-project` on a running stack: the new DAG shows up beside the template's, unbroken."""
+"""`make new-project` on a running stack: the new DAGs show up beside the template's, unbroken."""
 
 from __future__ import annotations
 
@@ -25,5 +25,8 @@ def test_new_project_is_picked_up_by_the_running_stack(live_stack: LiveStack) ->
     api = AirflowAPI.from_settings(live_stack.settings)
     dag = api.wait_for_dag("live_check", timeout=180)
     assert dag["dag_id"] == "live_check"
+    # Its own monitoring DAG, paused until someone unpauses it, as every new DAG.
+    monitoring = api.wait_for_dag("live_check_monitoring", timeout=180)
+    assert monitoring["is_paused"] is True, monitoring
     assert api.dag("project_template")["dag_id"] == "project_template"
     assert api.import_errors() == []

@@ -72,6 +72,12 @@ def _template() -> dict:
      "schema.target.positive_class: 'high' is not one of the target's classes"),
     (lambda d: d["data"].update(min_rows="many"), "data.min_rows: 'many' is not a int"),
     (lambda d: d.pop("candidates"), "candidates: missing"),
+    (lambda d: d["monitoring"].update(drift_share_threshold=1.5),
+     r"monitoring.drift_share_threshold: 1.5: must be in \(0, 1\]"),
+    (lambda d: d["monitoring"].update(window_hours=0), "monitoring.window_hours: 0.0: must be more"),
+    (lambda d: d["monitoring"].update(schedule=" "), "monitoring.schedule: empty: give a cron"),
+    (lambda d: d["monitoring"].update(enabled="yes"), "monitoring.enabled: 'yes' is not a bool"),
+    (lambda d: d["monitoring"].update(every="hour"), r"\[monitoring\] unknown key\(s\): every"),
 ])
 def test_a_malformed_description_names_the_key_and_what_is_allowed(change, message):
     document = _template()
@@ -86,3 +92,14 @@ def test_the_template_description_reads_as_typed_data():
     assert description.schema.target.name == "disease_progression"
     assert description.schema.features_of_type("numeric") == description.schema.feature_names
     assert description.candidates["elastic_net"]["params"]["alpha"] == 0.05
+
+
+def test_monitoring_settings_default_when_the_table_is_missing():
+    document = _template()
+    stated = parse_description(document).monitoring
+    document.pop("monitoring")
+    default = parse_description(document).monitoring
+    # The template states the defaults, so a project without the table behaves the same.
+    assert stated == default
+    assert (default.schedule, default.drift_share_threshold, default.enabled) == ("@hourly", 0.5,
+                                                                                   True)

@@ -50,11 +50,17 @@ def test_a_dagbag_over_two_projects_loads_both(projects):
 
     bag = DagBag(dag_folder=str(projects), safe_mode=True)
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == ["alpha_model", "beta_model"]
+    assert sorted(bag.dags) == ["alpha_model", "alpha_model_monitoring", "beta_model",
+                                "beta_model_monitoring"]
     assert sorted(stat.file for stat in bag.dagbag_stats) == [
-        "alpha_model/DAG/dag_template.py", "beta_model/DAG/dag_template.py"]
+        "alpha_model/DAG/dag_monitoring.py", "alpha_model/DAG/dag_template.py",
+        "beta_model/DAG/dag_monitoring.py", "beta_model/DAG/dag_template.py"]
     assert "alpha-model" in bag.dags["alpha_model"].tags
     assert bag.dags["beta_model"].params["data_source"] == "local"
+    # Each project's monitoring DAG asks for its own project's retraining.
+    for name, experiment in (("alpha_model", "alpha-model"), ("beta_model", "beta_model")):
+        [asset] = bag.dags[f"{name}_monitoring"].get_task("request_retraining").outlets
+        assert asset.name == f"{experiment}-retraining"
 
 
 def test_steps_of_both_projects_load_side_by_side_in_one_process(projects):
@@ -81,9 +87,12 @@ def test_two_projects_with_the_same_name_are_refused_not_mixed(tmp_path):
     create_project("gamma", tmp_path / "one")
     create_project("gamma", tmp_path / "two")
     bag = DagBag(dag_folder=str(tmp_path), safe_mode=True)
-    assert len(bag.dags) == 1
-    [error] = bag.import_errors.values()
-    assert "two projects named 'gamma'" in error
+    # The first one found loads (its lifecycle and monitoring DAGs); both DAG files of the
+    # second fail, naming the clash.
+    assert len(bag.dags) == 2
+    assert len(bag.import_errors) == 2
+    for error in bag.import_errors.values():
+        assert "two projects named 'gamma'" in error
 
 
 def test_new_project_writes_its_identity_as_its_description(tmp_path):

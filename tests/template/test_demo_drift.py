@@ -1,0 +1,80 @@
+"""`make demo-drift`'s traffic and its failure reports, against a fake Airflow API and model
+server (the whole loop runs live in tests/integration/test_7_retraining_loop.py)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from stack import demo_drift, drift_traffic
+from tests.template.test_demo import SETTINGS, FakeAPI, FakeResponse
+
+
+@pytest.fixture
+def project(project_dir):
+    return importlib.import_module(f"{project_dir.name}.config")
+
+
+def test_shifted_traffic_moves_enough_columns_to_pass_the_threshold_and_only_those(project):
+    columns = drift_traffic.columns_to_shift(project)
+    share = len(columns) / len(project.FEATURE_COLUMNS)
+    assert share >= project.MONITORING.drift_share_threshold
+    like = drift_traffic.training_like_rows(project, 300, seed=1)
+    shifted = drift_traffic.shifted_rows(project, 300, seed=1, columns=columns)
+    assert list(like.columns) == list(project.FEATURE_COLUMNS)
+    features = drift_traffic.example_features(project)
+    for column in project.FEATURE_COLUMNS:
+        if column in columns:
+            moved = shifted[column].mean() - like[column].mean()
+            assert moved > features[column].std(), column
+            spec = next(s for s in project.SCHEMA.features if s.name == column)
+            assert spec.max is None or shifted[column].max() <= spec.max
+        else:
+            assert shifted[column].equals(like[column]), column
+    # Seeded: the same traffic every time.
+    assert drift_traffic.training_like_rows(project, 300, seed=1).equals(like)
+
+
+class LoopAPI(FakeAPI):
+    """The fake API of test_demo, with runs of two DAGs and asset events."""
+
+    def __init__(self, final_state, tasks, events):
+        super().__init__(final_state, tasks)
+        self.events = events
+
+    def trigger(self, dag_id, conf=None):
+        self.calls.append(("trigger", dag_id))
+        return f"manual__{dag_id}"
+
+    def asset_events(self, **filters):
+        return self.events
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """A model server that serves the template's model and answers every request."""
+    monkeypatch.setattr(demo_drift, "served_models",
+                        lambda settings: {"diabetes-progression": "1"})
+    monkeypatch.setattr(drift_traffic.requests, "post",
+                        lambda url, json, timeout: FakeResponse({"predictions": []}))
+    monkeypatch.setattr(drift_traffic, "logged_rows", lambda *args: 10_000)
+
+
+def test_a_failed_monitoring_run_exits_1_with_its_failed_tasks_log_tail(served):
+    tasks = [{"task_id": "check", "map_index": -1, "state": "failed", "try_number": 2}]
+    lines: list[str] = []
+    api = LoopAPI("failed", tasks, events=[])
+    assert demo_drift.run_demo_drift(SETTINGS, api, rows=20, out=lines.append) == 1
+    text = "\n".join(lines)
+    assert "[5/6] monitoring: project_template_monitoring" in text
+    assert "check line 99" in text and "check line 59" not in text
+    assert "20/20 requests answered" not in text and "2/2 requests answered" in text
+    assert ("unpause", "project_template") in api.calls  # else asset events would queue unseen
+
+
+def test_no_asset_event_after_shifted_traffic_exits_1_saying_so(served):
+    lines: list[str] = []
+    assert demo_drift.run_demo_drift(SETTINGS, LoopAPI("success", [], events=[]), rows=20,
+                                     out=lines.append) == 1
+    assert "No retraining asked for" in "\n".join(lines)
