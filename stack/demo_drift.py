@@ -30,8 +30,8 @@ class DemoFailed(RuntimeError):
     """A step of the demo failed; the message says which and what to look at."""
 
 
-def _mlflow(settings: Settings, path: str, **params: str) -> dict:
-    response = requests.get(f"{settings.mlflow_url}/api/2.0/mlflow/{path}", params=params,
+def _mlflow(settings: Settings, endpoint: str, **params: str) -> dict:
+    response = requests.get(f"{settings.mlflow_url}/api/2.0/mlflow/{endpoint}", params=params,
                             auth=settings.mlflow_auth, timeout=30)
     response.raise_for_status()
     return response.json()
