@@ -30,8 +30,8 @@ class DemoFailed(RuntimeError):
     """A step of the demo failed; the message says which and what to look at."""
 
 
-def _mlflow(settings: Settings, path: str, **params: str) -> dict:
-    response = requests.get(f"{settings.mlflow_url}/api/2.0/mlflow/{path}", params=params,
+def _mlflow(settings: Settings, endpoint: str, **params: str) -> dict:
+    response = requests.get(f"{settings.mlflow_url}/api/2.0/mlflow/{endpoint}", params=params,
                             auth=settings.mlflow_auth, timeout=30)
     response.raise_for_status()
     return response.json()
@@ -63,7 +63,8 @@ def report_link(settings: Settings, monitoring_run_id: str) -> str:
 
 
 def pipeline_run_tags(settings: Settings, experiment: str, dag_run_id: str) -> dict[str, str]:
-    """The tags of a DAG run's pipeline run (the MLflow run without a `candidate` tag)."""
+    """The tags of a DAG run's pipeline run (no `candidate` tag) that holds its decision (a
+    retried read_data may have left another)."""
     experiment_id = _mlflow(settings, "experiments/get-by-name",
                             experiment_name=experiment)["experiment"]["experiment_id"]
     response = requests.post(
@@ -73,7 +74,7 @@ def pipeline_run_tags(settings: Settings, experiment: str, dag_run_id: str) -> d
     response.raise_for_status()
     for run in response.json().get("runs", []):
         tags = {tag["key"]: tag["value"] for tag in run["data"].get("tags", [])}
-        if "candidate" not in tags:
+        if "candidate" not in tags and "registered_version" in tags:
             return tags
     raise DemoFailed(f"no pipeline run of DAG run {dag_run_id} in MLflow experiment {experiment}")
 

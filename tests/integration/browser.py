@@ -85,3 +85,23 @@ def page_text(driver) -> str:
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.TAG_NAME, "body").text
+
+
+def airflow_login(driver, settings) -> None:
+    """Log in to the Airflow UI with the stack's admin login."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(settings.airflow_url)
+    wait_for(driver, lambda d: d.find_elements(By.NAME, "username"), "the login form")
+    driver.find_element(By.NAME, "username").send_keys(settings.get("AIRFLOW_ADMIN_USER"))
+    driver.find_element(By.NAME, "password").send_keys(settings.get("AIRFLOW_ADMIN_PASSWORD"))
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(driver, lambda d: "/auth/login" not in d.current_url, "the page after login")
+
+
+def screenshot(driver, name: str) -> None:
+    """Save the page as test-artifacts/<name>.png (CI keeps the folder)."""
+    from tests.conftest import ARTIFACTS
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))

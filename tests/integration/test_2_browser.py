@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 
 from stack.airflow_api import AirflowAPI
-from tests.conftest import ARTIFACTS, LiveStack
-from tests.integration.browser import chromium, page_text, wait_for
+from tests.conftest import LiveStack
+from tests.integration.browser import airflow_login, chromium, page_text, screenshot, wait_for
 from tests.integration.platform_apis import CHAMPION, DAG_ID, TEMPLATE, DagRun, alias_version, candidate_runs
 
 pytestmark = pytest.mark.integration
@@ -25,11 +25,6 @@ def browser():
         yield driver
 
 
-def screenshot(driver, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-
-
 def test_airflow_ui_shows_the_dags_last_run_succeeded(api: AirflowAPI, first_run: DagRun,
                                                       live_stack: LiveStack, browser) -> None:
     settings = live_stack.settings
@@ -37,13 +32,7 @@ def test_airflow_ui_shows_the_dags_last_run_succeeded(api: AirflowAPI, first_run
     driver = browser
     from selenium.webdriver.common.by import By  # after chromium(): it says when it is missing
 
-    driver.get(settings.airflow_url)
-    wait_for(driver, lambda d: d.find_elements(By.NAME, "username"), "the login form")
-    driver.find_element(By.NAME, "username").send_keys(settings.get("AIRFLOW_ADMIN_USER"))
-    driver.find_element(By.NAME, "password").send_keys(settings.get("AIRFLOW_ADMIN_PASSWORD"))
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait_for(driver, lambda d: "/auth/login" not in d.current_url, "the page after login")
-
+    airflow_login(driver, settings)
     driver.get(f"{settings.airflow_url}/dags/{DAG_ID}")
     # The DAG page's "Latest Run" links to the run itself (grid cells link with a "/").
     latest = wait_for(driver, lambda d: d.find_elements(

@@ -78,3 +78,18 @@ def test_no_asset_event_after_shifted_traffic_exits_1_saying_so(served):
     assert demo_drift.run_demo_drift(SETTINGS, LoopAPI("success", [], events=[]), rows=20,
                                      out=lines.append) == 1
     assert "No retraining asked for" in "\n".join(lines)
+
+
+def test_the_report_link_opens_the_monitoring_runs_html_report(monkeypatch):
+    listings = {None: [{"path": "reports", "is_dir": True}, {"path": "summary.json"}],
+                "reports": [{"path": "reports/drift_report.html", "is_dir": False}]}
+
+    def fake_get(url, params, auth, timeout):
+        if url.endswith("runs/get"):
+            return FakeResponse({"run": {"info": {"experiment_id": "4"}}})
+        assert params["run_id"] == "r1"
+        return FakeResponse({"files": listings[params.get("path")]})
+
+    monkeypatch.setattr(demo_drift.requests, "get", fake_get)
+    assert demo_drift.report_link(SETTINGS, "r1") == (
+        "http://127.0.0.1:15000/#/experiments/4/runs/r1/artifactPath/reports/drift_report.html")
