@@ -16,8 +16,18 @@ registry's `champion` alias only when it beats the current champion on held-out 
 7. **deploy**: the model server serves the champion at `/models/<registered model>/invocations`.
 8. **register_experiment**: offers the experiment in the IDS cloud catalog.
 
-Only one run is active at a time (`max_active_runs=1`), so two runs never promote at once.
+Only one run is active at a time (`max_active_runs=1`). Promotions of one model from other runs
+(a hand-triggered one beside a scheduled one, two projects sharing a model name) still meet: each
+decides under the model's promotion lock, so the second compares against the first's result.
 Bad data fails `read_data` at once (no retries), naming the problem; the champion is untouched.
+
+A retry never acts twice: `read_data` and `model_training` reuse the MLflow run an earlier try of
+the same DAG run finished (found by its tags; an unfinished one is deleted), and
+`register_and_promote` the version it registered (found by `source_run_id`), with its decision.
+
+*Test only*: a run's conf `{"test_fail_after_side_effect": ["read_data", ...]}` fails the first
+try of the named tasks right after their side effect, so tests can watch the retry; a run without
+that key is unaffected.
 """
 
 from __future__ import annotations
@@ -82,6 +92,19 @@ def fail_without_retry(error: Exception) -> AirflowFailException:
     return AirflowFailException(f"{type(error).__name__}: {error}")
 
 
+# The run-conf key of the test-only fault (see the docstring): tests only, never set by the platform.
+TEST_FAULT = "test_fail_after_side_effect"
+
+
+def after_side_effect(result: object) -> object:
+    """`result`, unless this run's conf asks its first try to fail here (tests of retries only)."""
+    context = get_current_context()
+    ti = context["ti"]
+    if ti.task_id in (context["dag_run"].conf or {}).get(TEST_FAULT, ()) and ti.try_number == 1:
+        raise RuntimeError(f"{TEST_FAULT}: first try of {ti.task_id} fails after its side effect")
+    return result
+
+
 @dag(
     dag_id=config.DAG_ID,
     description=f"MLOps lifecycle of {config.EXPERIMENT_NAME} ({config.TASK}): data to a served "
@@ -129,9 +152,10 @@ def mlops_lifecycle():
         params = context["params"]
         try:
             source = sources.resolve_data_source(params["data_source"], params["data_location"])
-            return steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"])
+            data = steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"])
         except schema.DataValidationError as error:
             raise fail_without_retry(error) from error
+        return after_side_effect(data)
 
     @task
     def data_processing(data: dict) -> dict[str, str]:
@@ -151,9 +175,9 @@ def mlops_lifecycle():
     @task(max_active_tis_per_dagrun=3)
     def model_training(candidate: dict, data: dict, splits: dict[str, str]) -> dict:
         steps = project_module("mlops_platform.training")
-        return steps.train_candidate(candidate, splits, config.EXPERIMENT_NAME,
-                                     data["pipeline_run_id"], get_current_context()["run_id"],
-                                     data["data_version"])
+        return after_side_effect(steps.train_candidate(
+            candidate, splits, config.EXPERIMENT_NAME, data["pipeline_run_id"],
+            get_current_context()["run_id"], data["data_version"]))
 
     @task
     def select_best_model(trained: list[dict]) -> dict:
@@ -164,10 +188,10 @@ def mlops_lifecycle():
     @task
     def register_and_promote(best: dict, splits: dict[str, str]) -> dict:
         steps = project_module("mlops_platform.promotion")
-        return steps.register_and_promote(
+        return after_side_effect(steps.register_and_promote(
             best, config.REGISTERED_MODEL_NAME, splits["test"],
             get_current_context()["params"]["metric_bm"], config.CHAMPION_ALIAS,
-            config.CHALLENGER_ALIAS)
+            config.CHALLENGER_ALIAS))
 
     @task
     def deploy(decision: dict) -> dict:

@@ -33,6 +33,11 @@ def store_bytes(raw: bytes, run_id: str, artifact_path: str, file_name: str) -> 
         local = Path(folder) / file_name
         local.write_bytes(raw)
         MlflowClient().log_artifact(run_id, str(local), artifact_path)
+    return stored_uri(run_id, artifact_path, file_name)
+
+
+def stored_uri(run_id: str, artifact_path: str, file_name: str) -> str:
+    """The artifact URI `store_bytes` gives a file it stores in `run_id`."""
     artifact_uri = MlflowClient().get_run(run_id).info.artifact_uri
     return f"{artifact_uri.rstrip('/')}/{artifact_path}/{file_name}"
 
