@@ -17,8 +17,8 @@ registry's `champion` alias only when it beats the current champion on held-out 
 8. **register_experiment**: offers the experiment in the IDS cloud catalog.
 
 Only one run is active at a time (`max_active_runs=1`). Promotions of one model from other runs
-(a hand-triggered one beside a scheduled one, two projects sharing a model name) still meet: each
-decides under the model's promotion lock, so the second compares against the first's result.
+(two projects sharing a model name, `dag.test()` beside the scheduler) can still meet: each decides
+under the model's promotion lock, so the second compares against the first's result.
 Bad data fails `read_data` at once (no retries), naming the problem; the champion is untouched.
 
 A retry never acts twice: `read_data` and `model_training` reuse the MLflow run an earlier try of

@@ -43,10 +43,13 @@ def lock_key(model_name: str) -> int:
 def promotion_lock(model_name: str, timeout: float = config.PROMOTION_LOCK_TIMEOUT_SECONDS
                    ) -> Iterator[None]:
     """Hold the promotion lock of `model_name`; raise PromotionLockTimeout after `timeout` s."""
-    lock = _database_lock if config.PROMOTION_LOCK_DB.get("password") else _file_lock
+    if config.PROMOTION_LOCK_DB.get("password"):
+        lock, kind = _database_lock, "PostgreSQL advisory lock"
+    else:
+        lock, kind = _file_lock, "file lock of this machine"
     started = time.monotonic()
     with lock(model_name, timeout):
-        log.info("holding the promotion lock of %s (waited %.1f s)", model_name,
+        log.info("holding the promotion lock of %s (%s, waited %.1f s)", model_name, kind,
                  time.monotonic() - started)
         yield
 
