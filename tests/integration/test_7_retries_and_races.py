@@ -3,9 +3,11 @@
 - A DAG run whose `read_data`, `model_training` (every candidate) and `register_and_promote` each
   fail their first try right after their side effect (the DAG's test-only run-conf switch), and
   Airflow retries them: one pipeline run, one run per candidate, one model version.
-- Two processes promote the same model at the same moment, from two runs (a worse and a better
-  candidate), through the stack's promotion lock: they decide one after the other, the second
-  against the first's result, and the better one ends as champion.
+- Two processes promote the same model at the same moment, from two runs whose candidates both
+  beat the champion, through the stack's promotion lock: they decide one after the other, the
+  second against the first's result, and the better one ends as champion. Without the lock both
+  compare with the old champion and the last to set the alias wins, better or not (measured against
+  a local store with the lock taken out: both recorded the old champion as `compared_with_version`).
 """
 
 from __future__ import annotations
@@ -61,11 +63,18 @@ def test_retried_tasks_reuse_what_their_failed_first_try_made(api: AirflowAPI, m
 
 
 # Runs in Airflow's task environment (the promotion lock's login included): waits for the common
-# start time, then promotes; prints the decision.
+# start time, then promotes; prints the decision. Setting the alias is made 3 s slower: without a
+# lock, both promotions would then pass their re-check of the champion before either moves it.
 PROMOTE = """
 import json, logging, sys, time
+from mlflow.tracking import MlflowClient
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s: %(message)s")
 from project_template.mlops_platform.promotion import register_and_promote
+set_alias = MlflowClient.set_registered_model_alias
+def slow_set_alias(self, *args):
+    time.sleep(3)
+    return set_alias(self, *args)
+MlflowClient.set_registered_model_alias = slow_set_alias
 best, model, test_uri, start_at = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
 time.sleep(max(0.0, start_at - time.time()))
 print("DECISION " + json.dumps(register_and_promote(best, model, test_uri, "r2_validation")))
@@ -85,13 +94,22 @@ def _trained_best(experiment: str, candidate: dict) -> tuple[dict, str]:
     return selection.select_best_model([trained["run_id"]], "r2_validation"), splits["test"]
 
 
+def _candidate(name: str, estimator: str, **params) -> dict:
+    return {"name": name, "estimator": estimator, "params": params}
+
+
 def test_two_concurrent_promotions_decide_one_after_the_other(live_stack: LiveStack,
                                                              mlflow_api) -> None:
+    from project_template.mlops_platform.promotion import register_and_promote
+
     experiment = model = f"race-{uuid.uuid4().hex[:8]}"
-    worse = _trained_best(experiment, {"name": "mean_only", "params": {},
-                                       "estimator": "sklearn.dummy.DummyRegressor"})
-    better = _trained_best(experiment, {"name": "linear", "params": {},
-                                        "estimator": "sklearn.linear_model.LinearRegression"})
+    weak, weak_test = _trained_best(experiment,
+                                    _candidate("mean_only", "sklearn.dummy.DummyRegressor"))
+    champion = register_and_promote(weak, model, weak_test, "r2_validation")
+    racers = [_trained_best(experiment, _candidate("ridge", "sklearn.linear_model.Ridge",
+                                                   alpha=50.0)),
+              _trained_best(experiment, _candidate("linear",
+                                                   "sklearn.linear_model.LinearRegression"))]
     environment = live_stack.task_environment()
     assert environment.get("PROMOTION_LOCK_DB_PASSWORD"), "tasks have no promotion lock login"
     # Both start promoting at the same moment, once their imports are done.
@@ -99,28 +117,29 @@ def test_two_concurrent_promotions_decide_one_after_the_other(live_stack: LiveSt
     processes = [subprocess.Popen(
         [sys.executable, "-c", PROMOTE, json.dumps(best), model, test_uri, str(start_at)],
         env=environment, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True) for best, test_uri in (worse, better)]
+        text=True) for best, test_uri in racers]
     outputs = [process.communicate(timeout=300)[0] for process in processes]
     for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output[-4000:]
     decisions = [json.loads(line.removeprefix("DECISION "))
                  for output in outputs for line in output.splitlines()
                  if line.startswith("DECISION ")]
-    first, second = sorted(decisions, key=lambda d: d["previous_champion_version"] is not None)
-    # The first decided against no champion; the second against the first's version, not against
-    # the empty registry that both saw when they started.
-    assert first["previous_champion_version"] is None and first["promoted"]
+    first, second = sorted(decisions,
+                           key=lambda d: d["previous_champion_version"] != champion["version"])
+    # The first compared with the weak champion and beat it; the second compared with the first's
+    # result, not with the champion both saw when they started.
+    assert first["previous_champion_version"] == champion["version"] and first["promoted"]
     assert second["previous_champion_version"] == first["version"], decisions
     assert second["previous_champion_score"] == pytest.approx(first["score"])
     better_version = max(decisions, key=lambda d: d["score"])["version"]
     assert mlflow_api.get_model_version_by_alias(model, CHAMPION).version == better_version
     for decision in decisions:  # each records what it compared with
         tags = mlflow_api.get_model_version(model, decision["version"]).tags
-        assert tags["compared_with_version"] == (decision["previous_champion_version"] or "none")
+        assert tags["compared_with_version"] == decision["previous_champion_version"]
     # Through PostgreSQL, and for real: one of them waited while the other held the lock.
     waits = [float(match) for output in outputs
              for match in re.findall(r"PostgreSQL advisory lock, waited ([0-9.]+) s", output)]
-    assert len(waits) == 2 and max(waits) > 0.5, outputs
+    assert len(waits) == 2 and max(waits) > 3, outputs
 
 
 def test_the_promotion_lock_login_reaches_its_own_database_only(live_stack: LiveStack) -> None:
