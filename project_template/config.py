@@ -54,6 +54,19 @@ MLFLOW_TRACKING_URI = _env("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_env('MLFL
 CHAMPION_ALIAS = _env("CHAMPION_ALIAS", "champion")
 CHALLENGER_ALIAS = _env("CHALLENGER_ALIAS", "challenger")
 
+# --- Promotion lock ----------------------------------------------------------------------------------
+# The login promotion takes its lock with (mlops_platform/promotion_lock.py): a PostgreSQL role that
+# can only connect to a database of its own. Without a password, a lock of this machine only.
+PROMOTION_LOCK_DB = {
+    "host": _env("PROMOTION_LOCK_DB_HOST", "127.0.0.1"),
+    "port": int(_env("PROMOTION_LOCK_DB_PORT", "5432")),
+    "dbname": _env("PROMOTION_LOCK_DB_NAME", "promotion_locks"),
+    "user": _env("PROMOTION_LOCK_DB_USER", "promotion_lock"),
+    "password": _env("PROMOTION_LOCK_DB_PASSWORD", ""),
+}
+# How long a promotion waits for another promotion of the same model before its try fails.
+PROMOTION_LOCK_TIMEOUT_SECONDS = float(_env("PROMOTION_LOCK_TIMEOUT_SECONDS", "600"))
+
 # --- Retries -----------------------------------------------------------------------------------------
 # Every task retries this often, the first time after this many seconds, then twice as long each
 # time (at most 5 minutes).

@@ -55,7 +55,7 @@ def check_postgres(probe: Probe) -> None:
 
 def check_postgres_init(probe: Probe) -> None:
     s = probe.settings
-    for app in ("AIRFLOW", "MLFLOW"):
+    for app in ("AIRFLOW", "MLFLOW", "PROMOTION_LOCK"):
         _connect_postgres(probe, s.get(f"{app}_DB_USER"), s.get(f"{app}_DB_PASSWORD"),
                           s.get(f"{app}_DB_NAME"))
 

@@ -40,6 +40,7 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "POSTGRES_SUPERUSER_PASSWORD": _password,
     "AIRFLOW_DB_PASSWORD": _password,
     "MLFLOW_DB_PASSWORD": _password,
+    "PROMOTION_LOCK_DB_PASSWORD": _password,
     "S3_SECRET_KEY": _password,
     "AIRFLOW_ADMIN_PASSWORD": _password,
     "AIRFLOW_FERNET_KEY": _fernet_key,
@@ -146,10 +147,12 @@ def _validators(name: str) -> list[Callable[[str, str], None]]:
                 "AIRFLOW_CELERY_WORKER_CONCURRENCY"}:
         checks.append(_check_positive_int)
     if name in {"POSTGRES_SUPERUSER_PASSWORD", "AIRFLOW_DB_PASSWORD", "MLFLOW_DB_PASSWORD",
-                "S3_ACCESS_KEY", "S3_SECRET_KEY", "REDIS_PASSWORD", "MLFLOW_AUTH_PASSWORD"}:
+                "PROMOTION_LOCK_DB_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY", "REDIS_PASSWORD",
+                "MLFLOW_AUTH_PASSWORD"}:
         checks.append(_check_url_safe)
     if name in {"AIRFLOW_DB_NAME", "AIRFLOW_DB_USER", "MLFLOW_DB_NAME", "MLFLOW_DB_USER",
-                "AIRFLOW_ADMIN_USER", "MLFLOW_AUTH_USER", "MODEL_SERVER_AUTH_USER"}:
+                "PROMOTION_LOCK_DB_NAME", "PROMOTION_LOCK_DB_USER", "AIRFLOW_ADMIN_USER", "MLFLOW_AUTH_USER",
+                "MODEL_SERVER_AUTH_USER"}:
         checks.append(_check_name)
     if name in {"TASK_RETRIES", "AIRFLOW_UID"}:  # uid 0: root's own files
         checks.append(_check_non_negative_int)

@@ -19,10 +19,11 @@ from stack.native.programs import base_environment, celery_worker
 from stack.settings import SECRET_GENERATORS, Settings, SettingsError, load_settings
 
 # The secrets a worker needs: the broker's, the result backend's (Airflow's database), the object
-# store's (for tasks that read S3), MLflow's login and the model server's (the `deploy` task).
-# Airflow's own keys and logins stay behind.
+# store's (for tasks that read S3), MLflow's login, the model server's (the `deploy` task) and the
+# promotion lock's. Airflow's own keys and logins stay behind.
 WORKER_SECRETS = frozenset({"REDIS_PASSWORD", "AIRFLOW_DB_PASSWORD", "S3_SECRET_KEY",
-                            "MLFLOW_AUTH_PASSWORD", "MODEL_SERVER_AUTH_PASSWORD"})
+                            "MLFLOW_AUTH_PASSWORD", "MODEL_SERVER_AUTH_PASSWORD",
+                            "PROMOTION_LOCK_DB_PASSWORD"})
 # Settings of the stack's machine alone (where it binds, keeps state, how many local workers).
 _STACK_ONLY = frozenset({"STACK", "STACK_BIND_HOST", "STACK_STATE_DIR", "PROJECTS_DIR",
                          "COMPOSE_PROJECT_NAME", "AIRFLOW_UID", "AIRFLOW_CELERY_WORKERS",

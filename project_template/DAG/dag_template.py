@@ -27,8 +27,18 @@ batch is a dataset input with its own.
 7. **deploy**: the model server serves the champion at `/models/<registered model>/invocations`.
 8. **register_experiment**: offers the experiment in the IDS cloud catalog.
 
-Only one run is active at a time (`max_active_runs=1`), so two runs never promote at once.
+Only one run is active at a time (`max_active_runs=1`). Promotions of one model from other runs
+(two projects sharing a model name, `dag.test()` beside the scheduler) can still meet: each decides
+under the model's promotion lock, so the second compares against the first's result.
 Bad data fails `read_data` at once (no retries), naming the problem; the champion is untouched.
+
+A retry never acts twice: `read_data` and `model_training` reuse the MLflow run an earlier try of
+the same DAG run finished (found by its tags; an unfinished one is deleted), and
+`register_and_promote` the version it registered (found by `source_run_id`), with its decision.
+
+*Test only*: a run's conf `{"test_fail_after_side_effect": ["read_data", ...]}` fails the first
+try of the named tasks right after their side effect, so tests can watch the retry; a run without
+that key is unaffected.
 """
 
 from __future__ import annotations
@@ -65,6 +75,19 @@ def project_module(name: str) -> ModuleType:
     """A module of this project (`Models.candidates`, `mlops_platform.training`), imported when a
     task runs."""
     return package.project_module(PROJECT, name)
+
+
+# The run-conf key of the test-only fault (see the docstring): tests only, never set by the platform.
+TEST_FAULT = "test_fail_after_side_effect"
+
+
+def after_side_effect(result: object) -> object:
+    """`result`, unless this run's conf asks its first try to fail here (tests of retries only)."""
+    context = get_current_context()
+    ti = context["ti"]
+    if ti.task_id in (context["dag_run"].conf or {}).get(TEST_FAULT, ()) and ti.try_number == 1:
+        raise RuntimeError(f"{TEST_FAULT}: first try of {ti.task_id} fails after its side effect")
+    return result
 
 
 @dag(
@@ -124,10 +147,11 @@ def mlops_lifecycle():
                     trigger.batch_source_kind or source.kind, trigger.batch_location)
                 # The source's own newer artifact is what `source` reads now: nothing to append.
                 batch = None if batch == source else batch
-            return steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"],
-                                   triggers.run_tags(context["dag_run"].run_type, trigger), batch)
+            data = steps.read_data(source, config.EXPERIMENT_NAME, context["run_id"],
+                                 triggers.run_tags(context["dag_run"].run_type, trigger), batch)
         except schema.DataValidationError as error:
             raise fail_without_retry(error) from error
+        return after_side_effect(data)
 
     @task
     def data_processing(data: dict) -> dict[str, str]:
@@ -147,9 +171,9 @@ def mlops_lifecycle():
     @task(max_active_tis_per_dagrun=3)
     def model_training(candidate: dict, data: dict, splits: dict[str, str]) -> dict:
         steps = project_module("mlops_platform.training")
-        return steps.train_candidate(candidate, splits, config.EXPERIMENT_NAME,
-                                     data["pipeline_run_id"], get_current_context()["run_id"],
-                                     data["data_version"])
+        return after_side_effect(steps.train_candidate(
+            candidate, splits, config.EXPERIMENT_NAME, data["pipeline_run_id"],
+            get_current_context()["run_id"], data["data_version"]))
 
     @task
     def select_best_model(trained: list[dict]) -> dict:
@@ -160,10 +184,10 @@ def mlops_lifecycle():
     @task
     def register_and_promote(best: dict, data: dict, splits: dict[str, str]) -> dict:
         steps = project_module("mlops_platform.promotion")
-        return steps.register_and_promote(
+        return after_side_effect(steps.register_and_promote(
             best, config.REGISTERED_MODEL_NAME, splits["test"],
             get_current_context()["params"]["metric_bm"], config.CHAMPION_ALIAS,
-            config.CHALLENGER_ALIAS, data["pipeline_run_id"])
+            config.CHALLENGER_ALIAS, data["pipeline_run_id"]))
 
     @task
     def deploy(decision: dict) -> dict:

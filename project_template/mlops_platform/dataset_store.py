@@ -34,6 +34,11 @@ def store_bytes(raw: bytes, run_id: str, artifact_path: str, file_name: str) -> 
         local = Path(folder) / file_name
         local.write_bytes(raw)
         MlflowClient().log_artifact(run_id, str(local), artifact_path)
+    return stored_uri(run_id, artifact_path, file_name)
+
+
+def stored_uri(run_id: str, artifact_path: str, file_name: str) -> str:
+    """The artifact URI `store_bytes` gives a file it stores in `run_id`."""
     artifact_uri = MlflowClient().get_run(run_id).info.artifact_uri
     return f"{artifact_uri.rstrip('/')}/{artifact_path}/{file_name}"
 
@@ -103,7 +108,7 @@ def dataset_source(uri: str) -> DatasetSource | str:
     return uri
 
 
-def stored_uri(source: dict) -> str:
+def source_uri(source: dict) -> str:
     """The artifact URI of a stored copy from its recorded lineage source (`dataset_source`'s
     inverse): the server's download address of a proxied artifact becomes `mlflow-artifacts:/`."""
     location = source.get("url") or source.get("uri")

@@ -17,9 +17,24 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from .. import config
 from ..Data.read_data import DataSource, fetch_raw_data
-from .dataset_store import data_version, read_dataset, read_frame, store_bytes, stored_dataset
+from .dataset_store import (
+    data_version,
+    read_dataset,
+    read_frame,
+    store_bytes,
+    stored_dataset,
+    stored_uri,
+)
 from .schema import to_csv_bytes
-from .tracking import DATA_VERSION_TAG, start_pipeline_run
+from .tracking import (
+    DAG_RUN_TAG,
+    DATA_VERSION_TAG,
+    RUN_KIND_TAG,
+    find_runs,
+    finished,
+    reuse_or_supersede,
+    start_pipeline_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +55,9 @@ def read_data(source: DataSource, experiment_name: str, dag_run_id: str,
     pipeline run tagged with `tags`.
 
     Returns references only: the pipeline run id, the data's artifact URI and its version.
-    Validation comes first, so a bad file never gets a pipeline run or reaches training.
+    Validation comes first, so a bad file never gets a pipeline run or reaches training. A retry
+    reuses the pipeline run an earlier try of this DAG run finished with the same data, and
+    deletes one it left unfinished: one pipeline run per DAG run.
     """
     raw = fetch_raw_data(source)
     frame = read_dataset(raw)
@@ -57,6 +74,13 @@ def read_data(source: DataSource, experiment_name: str, dag_run_id: str,
         frame = combined
         raw = to_csv_bytes(combined, config.DATA.delimiter, config.DATA.encoding)
     version = data_version(raw)
+    earlier = reuse_or_supersede(
+        find_runs(experiment_name, {DAG_RUN_TAG: dag_run_id, RUN_KIND_TAG: "pipeline"}),
+        # Finished only once its copy is stored (below), so a finished run holds the data.
+        lambda run: finished(run) and run.data.tags.get(DATA_VERSION_TAG) == version)
+    if earlier is not None:
+        return {"pipeline_run_id": earlier.info.run_id, "data_version": version,
+                "data_uri": stored_uri(earlier.info.run_id, "data", "raw.csv")}
     run_id = start_pipeline_run(experiment_name, dag_run_id, tags={
         **run_tags, DATA_VERSION_TAG: version, "data_rows": str(len(frame))})
     uri = store_bytes(raw, run_id, "data", "raw.csv")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from .dataset_store import stored_uri
+from .dataset_store import source_uri
 from .promotion import current_champion
 from .tracking import DATA_VERSION_TAG
 
@@ -53,5 +53,5 @@ def champion_lineage(model_name: str, alias: str, client: MlflowClient | None = 
               if key.startswith("candidate_") and key.endswith("_test")}
     return ChampionLineage(
         model_name=model_name, version=str(version.version), run_id=version.run_id,
-        training_data_uri=stored_uri(json.loads(training[0].source)),
+        training_data_uri=source_uri(json.loads(training[0].source)),
         data_version=run.data.tags.get(DATA_VERSION_TAG), recorded_scores=scores)

@@ -15,7 +15,16 @@ from ..Process.features import features_and_target
 from .dataset_store import load_frame, stored_dataset
 from .metrics import score
 from .model_logging import fitted_predictions, log_fitted_model
-from .tracking import DAG_RUN_TAG, DATA_VERSION_TAG, MODEL_URI_TAG, experiment_id
+from .tracking import (
+    DAG_RUN_TAG,
+    DATA_VERSION_TAG,
+    MODEL_URI_TAG,
+    RUN_KIND_TAG,
+    experiment_id,
+    find_runs,
+    finished,
+    reuse_or_supersede,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +39,19 @@ def train_candidate(
 ) -> dict:
     """Fit `candidate` on the train split, score it on train and validation, log everything.
 
-    Returns references: the candidate's MLflow run id and its logged model's URI.
+    Returns references: the candidate's MLflow run id and its logged model's URI. A retry reuses
+    the run an earlier try finished for this candidate of this DAG run, and deletes one it left
+    unfinished: one run per candidate.
     """
+    identity = {DAG_RUN_TAG: dag_run_id, RUN_KIND_TAG: "candidate", "candidate": candidate["name"],
+                "mlflow.parentRunId": pipeline_run_id}
+    earlier = reuse_or_supersede(
+        find_runs(experiment_name, identity),
+        # The model's URI is tagged last, inside the run: a finished run with it is complete.
+        lambda run: finished(run) and MODEL_URI_TAG in run.data.tags)
+    if earlier is not None:
+        return {"run_id": earlier.info.run_id, "model_uri": earlier.data.tags[MODEL_URI_TAG],
+                "candidate": candidate["name"]}
     train, validation = load_frame(split_uris["train"]), load_frame(split_uris["validation"])
     x_train, y_train = features_and_target(train)
     x_validation, y_validation = features_and_target(validation)
@@ -52,6 +72,7 @@ def train_candidate(
         "candidate": candidate["name"],
         "task": config.TASK,
         DAG_RUN_TAG: dag_run_id,
+        RUN_KIND_TAG: "candidate",
         DATA_VERSION_TAG: data_version,
     }
     with mlflow.start_run(experiment_id=experiment_id(experiment_name),

@@ -90,7 +90,18 @@ def client_environment(settings: Settings, backends: Backends) -> dict[str, str]
                 if k.startswith("IDS_") and not k.startswith("IDS_PEER")})
     if backends.s3 != "local":
         env.update(s3_data_environment(s))
+    if backends.database == "postgres":  # else promotion locks this machine only (a file lock)
+        env.update(promotion_lock_environment(s))
     return env
+
+
+def promotion_lock_environment(settings: Settings) -> dict[str, str]:
+    """The login promotion takes its lock with: a role that can only connect to its own database
+    (postgres/init-databases.sh), never Airflow's or MLflow's."""
+    s = settings
+    return {"PROMOTION_LOCK_DB_HOST": s.client_host, "PROMOTION_LOCK_DB_PORT": s.get("POSTGRES_PORT"),
+            **{k: s.get(k) for k in ("PROMOTION_LOCK_DB_NAME", "PROMOTION_LOCK_DB_USER",
+                                     "PROMOTION_LOCK_DB_PASSWORD")}}
 
 
 def s3_data_environment(settings: Settings) -> dict[str, str]:
@@ -196,7 +207,9 @@ def _postgres_init(s: Settings, b: Backends, layout: Layout) -> Program:
            "PGPASSWORD": s.get("POSTGRES_SUPERUSER_PASSWORD"),
            "PATH": f"{b.postgres_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.update({k: s.get(k) for k in ("AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD", "AIRFLOW_DB_NAME",
-                                      "MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", "MLFLOW_DB_NAME")})
+                                      "MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", "MLFLOW_DB_NAME",
+                                      "PROMOTION_LOCK_DB_USER", "PROMOTION_LOCK_DB_PASSWORD",
+                                      "PROMOTION_LOCK_DB_NAME")})
     return Program(["bash", str(REPO_ROOT / "postgres" / "init-databases.sh")], env)
 
 

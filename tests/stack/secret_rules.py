@@ -14,12 +14,14 @@ from stack.settings import SECRET_GENERATORS, Settings
 # The secrets `make up` generates: random values, so found by value wherever they leak.
 GENERATED = frozenset(SECRET_GENERATORS)
 
+# PROMOTION_LOCK_DB_PASSWORD on purpose: tasks take promotion's advisory lock with it, and its role
+# can connect to its own database only (postgres/init-databases.sh).
 AIRFLOW = frozenset({"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
-                     "AIRFLOW_API_SECRET_KEY"})
+                     "AIRFLOW_API_SECRET_KEY", "PROMOTION_LOCK_DB_PASSWORD"})
 SEES: dict[str, frozenset[str]] = {
     "postgres": frozenset(),  # initdb read the superuser's password from a file, once
     "postgres-init": frozenset({"POSTGRES_SUPERUSER_PASSWORD", "AIRFLOW_DB_PASSWORD",
-                                "MLFLOW_DB_PASSWORD"}),
+                                "MLFLOW_DB_PASSWORD", "PROMOTION_LOCK_DB_PASSWORD"}),
     "s3": frozenset({"S3_SECRET_KEY"}),
     "s3-init": frozenset({"S3_SECRET_KEY"}),
     "mlflow": frozenset({"MLFLOW_DB_PASSWORD", "S3_SECRET_KEY"}),

@@ -84,6 +84,7 @@ CONTAINER_SPECIFIC = {
     "MLFLOW_TRACKING_URI", "MODEL_SERVER_URL", "S3_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL",
     "IDS_EDGE_HOST", "IDS_CLOUD_HOST", "IDS_EDGE_IDS_PORT", "IDS_EDGE_API_PORT",
     "IDS_CLOUD_DATA_APP_PORT", "IDS_CLOUD_API_PORT",
+    "PROMOTION_LOCK_DB_HOST", "PROMOTION_LOCK_DB_PORT",
 }
 # Process plumbing of the native runner that a container image provides itself.
 NATIVE_ONLY = {"PATH", "PYTHONPATH", "AIRFLOW_HOME"}
@@ -362,14 +363,16 @@ def test_database_passwords_reach_psql_on_its_input_not_its_command_line(tmp_pat
     fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/argv\ncat >> {tmp_path}/stdin\n')
     fake.chmod(0o755)
     passwords = {"AIRFLOW_DB_PASSWORD": secrets.token_urlsafe(24),
-                 "MLFLOW_DB_PASSWORD": "it's-" + secrets.token_urlsafe(8)}
+                 "MLFLOW_DB_PASSWORD": "it's-" + secrets.token_urlsafe(8),
+                 "PROMOTION_LOCK_DB_PASSWORD": secrets.token_urlsafe(24)}
     env = {"PATH": f"{fake.parent}:{os.environ['PATH']}", **passwords,
            "AIRFLOW_DB_USER": "airflow", "AIRFLOW_DB_NAME": "airflow",
-           "MLFLOW_DB_USER": "mlflow", "MLFLOW_DB_NAME": "mlflow"}
+           "MLFLOW_DB_USER": "mlflow", "MLFLOW_DB_NAME": "mlflow",
+           "PROMOTION_LOCK_DB_USER": "promotion_lock", "PROMOTION_LOCK_DB_NAME": "promotion_locks"}
     subprocess.run(["bash", str(REPO_ROOT / "postgres" / "init-databases.sh")], env=env,
                    check=True, capture_output=True, timeout=30)
     argv, stdin = (tmp_path / "argv").read_text(), (tmp_path / "stdin").read_text()
-    assert argv.count("-d postgres") == 2
+    assert argv.count("-d postgres") == 3
     for password in passwords.values():
         assert password not in argv
     assert f"\\set password '{passwords['AIRFLOW_DB_PASSWORD']}'" in stdin
@@ -503,6 +506,7 @@ def test_airflow_settings_are_the_native_runners(compose: dict, settings: Settin
                          expected["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     assert common["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == (
         "http://airflow-apiserver:8080/execution/")
+    assert (common["PROMOTION_LOCK_DB_HOST"], common["PROMOTION_LOCK_DB_PORT"]) == ("postgres", "5432")
 
 
 def assert_same_database(compose_uri: str, native_uri: str) -> None:

@@ -71,15 +71,18 @@ SMALL_FOREST = {"name": "small_forest", "estimator": "sklearn.ensemble.RandomFor
 
 
 def run_lifecycle(source, experiment: str, model_name: str, candidates: list[dict],
-                  dag_run_id: str = "manual__test", project: str = "project_template",
-                  metric: str | None = None, tags: dict[str, str] | None = None,
-                  batch=None) -> dict:
+                  dag_run_id: str | None = None, project: str = "project_template",
+                  metric: str | None = None, promote: bool = True,
+                  tags: dict[str, str] | None = None, batch=None) -> dict:
     """The DAG's steps in the DAG's order, as plain calls (what each task does, minus Airflow).
 
-    `project` is the package of the project to run (`wine_check`: the classification example);
-    `metric` defaults to the project's own selection metric; `tags` and `batch` are what
-    read_data gets from a triggering asset event.
+    Each call is a DAG run of its own unless given the `dag_run_id` of an earlier one (a retry's
+    steps reuse what that run left). `project` is the package of the project to run (`wine_check`:
+    the classification example); `metric` defaults to the project's own selection metric.
+    `promote=False` stops before register_and_promote. `tags` and `batch` are what read_data gets
+    from a triggering asset event.
     """
+    dag_run_id = dag_run_id or f"manual__test-{uuid.uuid4().hex[:12]}"
     def platform(name: str):
         return importlib.import_module(f"{project}.mlops_platform.{name}")
 
@@ -91,8 +94,10 @@ def run_lifecycle(source, experiment: str, model_name: str, candidates: list[dic
                                                     data["data_version"])
                for candidate in candidates]
     best = platform("selection").select_best_model([model["run_id"] for model in trained], metric)
-    decision = platform("promotion").register_and_promote(
-        best, model_name, splits["test"], metric, pipeline_run_id=data["pipeline_run_id"])
+    decision = None
+    if promote:
+        decision = platform("promotion").register_and_promote(
+            best, model_name, splits["test"], metric, pipeline_run_id=data["pipeline_run_id"])
     return {"data": data, "splits": splits, "trained": trained, "best": best,
             "decision": decision}
 
