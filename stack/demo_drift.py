@@ -38,10 +38,12 @@ def _mlflow(settings: Settings, endpoint: str, **params: str) -> dict:
 
 
 def served_models(settings: Settings) -> dict[str, str]:
-    """Model name -> the version the model server serves."""
+    """Model name -> the version the model server serves (a model it follows but serves no
+    version of yet, listed with `version: null`, is left out)."""
     response = requests.get(f"{settings.model_server_url}/models", timeout=30)
     response.raise_for_status()
-    return {m["model_name"]: str(m["version"]) for m in response.json()["models"]}
+    return {m["model_name"]: str(m["version"]) for m in response.json()["models"]
+            if m["version"] is not None}
 
 
 def report_link(settings: Settings, monitoring_run_id: str) -> str:
