@@ -217,12 +217,16 @@ class Settings:
         """Whether Airflow runs the CeleryExecutor (Redis broker, workers) or the LocalExecutor."""
         return self.get("AIRFLOW_EXECUTOR") == "celery"
 
+    def _basic_auth(self, prefix: str) -> tuple[str, str] | None:
+        """`<prefix>_AUTH_USER` and `_PASSWORD` when `<prefix>_AUTH=basic`, else None."""
+        if self.values.get(f"{prefix}_AUTH", "off") != "basic":  # off: .env.example's default
+            return None
+        return self.get(f"{prefix}_AUTH_USER"), self.get(f"{prefix}_AUTH_PASSWORD")
+
     @property
     def mlflow_auth(self) -> tuple[str, str] | None:
         """MLflow's basic-auth login (user, password), None when MLflow has no login."""
-        if self.values.get("MLFLOW_AUTH", "off") != "basic":  # off: .env.example's default
-            return None
-        return self.get("MLFLOW_AUTH_USER"), self.get("MLFLOW_AUTH_PASSWORD")
+        return self._basic_auth("MLFLOW")
 
     @property
     def mlflow_login(self) -> dict[str, str]:
@@ -235,9 +239,7 @@ class Settings:
     @property
     def model_server_auth(self) -> tuple[str, str] | None:
         """The model server's basic-auth login (user, password), None when it asks for none."""
-        if self.values.get("MODEL_SERVER_AUTH", "off") != "basic":  # off: .env.example's default
-            return None
-        return self.get("MODEL_SERVER_AUTH_USER"), self.get("MODEL_SERVER_AUTH_PASSWORD")
+        return self._basic_auth("MODEL_SERVER")
 
     @property
     def model_server_login(self) -> dict[str, str]:
