@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -112,26 +114,10 @@ def test_initdb_locale_falls_back_to_c_without_c_utf8(monkeypatch: pytest.Monkey
     assert runner.initdb_locale() == expected
 
 
-def test_initdb_runs_on_a_machine_without_c_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
-    bin_dir = backends._postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed here: nothing to run initdb with")
-    user = "postgres" if os.geteuid() == 0 else None
-    folder = Path(subprocess.check_output(["mktemp", "-d", "/tmp/initdb-XXXXXX"], text=True).strip())
-    try:
-        folder.chmod(0o755)  # the postgres user must reach its data folder
-        env = folder / ".env"
-        ensure_env_file(env)
-        settings = load_settings(env, environ={"STACK_STATE_DIR": str(folder / "state")})
-        monkeypatch.setattr(runner, "available_locales", lambda: {"c", "posix"}, raising=False)
-        NativeRunner(settings)._init_postgres(Backends("postgres", "local", bin_dir, user))
-        conf = (Layout(settings.state_dir).postgres_data / "postgresql.conf").read_text()
-        assert "lc_messages = 'C'" in conf
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def test_beyond_loopback_postgres_lets_other_machines_in_only_with_a_password() -> None:
+@contextmanager
+def initdb(environ: dict[str, str] | None = None) -> Iterator[Layout]:
+    """`_init_postgres` of a fresh native stack (its `.env` and state folder made here, deleted
+    after), with `environ` over the `.env`; the state's layout."""
     bin_dir = backends._postgres_bin_dir()
     if bin_dir is None:
         pytest.skip("PostgreSQL is not installed here: nothing to run initdb with")
@@ -142,15 +128,27 @@ def test_beyond_loopback_postgres_lets_other_machines_in_only_with_a_password() 
         env = folder / ".env"
         ensure_env_file(env)
         settings = load_settings(env, environ={"STACK_STATE_DIR": str(folder / "state"),
-                                               "STACK_BIND_HOST": "0.0.0.0"})
+                                               **(environ or {})})
         NativeRunner(settings)._init_postgres(Backends("postgres", "local", bin_dir, user))
-        hba = (Layout(settings.state_dir).postgres_data / "pg_hba.conf").read_text().splitlines()
-        rules = [line.split() for line in hba if line.strip() and not line.startswith("#")]
-        network = [rule for rule in rules if rule[0] == "host"]
-        assert ["host", "all", "all", "all", "scram-sha-256"] in network
-        assert {rule[-1] for rule in network} == {"scram-sha-256"}, network  # no trust, no md5
+        yield Layout(settings.state_dir)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_initdb_runs_on_a_machine_without_c_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "available_locales", lambda: {"c", "posix"}, raising=False)
+    with initdb() as layout:
+        conf = (layout.postgres_data / "postgresql.conf").read_text()
+    assert "lc_messages = 'C'" in conf
+
+
+def test_beyond_loopback_postgres_lets_other_machines_in_only_with_a_password() -> None:
+    with initdb({"STACK_BIND_HOST": "0.0.0.0"}) as layout:
+        hba = (layout.postgres_data / "pg_hba.conf").read_text().splitlines()
+    rules = [line.split() for line in hba if line.strip() and not line.startswith("#")]
+    network = [rule for rule in rules if rule[0] == "host"]
+    assert ["host", "all", "all", "all", "scram-sha-256"] in network
+    assert {rule[-1] for rule in network} == {"scram-sha-256"}, network  # no trust, no md5
 
 
 @pytest.mark.parametrize(("host", "s3", "refused"), [
