@@ -9,7 +9,7 @@ STACK_CLI := $(PY) -m stack --env-file $(ENV_FILE)
 
 .DEFAULT_GOAL := help
 .PHONY: help install browser up down status logs clean test test-unit test-integration test-compose \
-        lint demo demo-drift new-project ids-offer bench requirements worker worker-env
+        lint demo demo-drift new-project ids-offer bench bench-against requirements worker worker-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -89,3 +89,7 @@ new-project: install ## a new project in projects/NAME (TASK=classification for 
 
 bench: install ## measure start-up, pipeline, memory, IDS transfer and serving beside their baselines (bench/README.md)
 	@$(PY) -m bench
+
+bench-against: install ## the benchmarks before (REV) and after (this checkout), turn by turn: make bench-against REV=main
+	@test -n "$(REV)" || { echo "usage: make bench-against REV=commit-or-branch [ONLY=pipeline,memory]"; exit 2; }
+	@$(PY) -m bench.against "$(REV)" $(if $(ONLY),--only $(ONLY))
