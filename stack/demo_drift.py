@@ -40,7 +40,8 @@ def _mlflow(settings: Settings, endpoint: str, **params: str) -> dict:
 def served_models(settings: Settings) -> dict[str, str]:
     """Model name -> the version the model server serves (a model it follows but serves no
     version of yet, listed with `version: null`, is left out)."""
-    response = requests.get(f"{settings.model_server_url}/models", timeout=30)
+    response = requests.get(f"{settings.model_server_url}/models", timeout=30,
+                            auth=settings.model_server_auth)
     response.raise_for_status()
     return {m["model_name"]: str(m["version"]) for m in response.json()["models"]
             if m["version"] is not None}
@@ -128,7 +129,8 @@ def run_demo_drift(settings: Settings, api: AirflowAPI, project: ModuleType = te
             (f"shifted on {', '.join(shifted_columns)}",
              drift_traffic.shifted_rows(project, rows, seed + 1, shifted_columns))), 2):
         step(number, f"{rows} rows {what}")
-        drift_traffic.send(settings.model_server_url, model, frame, progress=answered)
+        drift_traffic.send(settings.model_server_url, model, frame, progress=answered,
+                           auth=settings.model_server_auth)
 
     step(4, "the inference log holds them")
     prefix = settings.values.get("INFERENCE_LOG_PREFIX") or project.INFERENCE_LOG_PREFIX

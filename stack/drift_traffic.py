@@ -66,16 +66,18 @@ def shifted_rows(project: ModuleType, count: int, seed: int,
 
 
 def send(server_url: str, model: str, rows: pd.DataFrame, per_request: int = 10,
-         progress: Callable[[int, int], None] | None = None) -> int:
-    """POST `rows` to `/models/<model>/invocations` in requests of `per_request` rows; return the
-    number of requests. Any answer but 200 raises, naming the status and the server's reply."""
+         progress: Callable[[int, int], None] | None = None,
+         auth: tuple[str, str] | None = None) -> int:
+    """POST `rows` to `/models/<model>/invocations` in requests of `per_request` rows, with the
+    model server's login when it asks for one (`auth`); return the number of requests. Any answer
+    but 200 raises, naming the status and the server's reply."""
     url = f"{server_url}/models/{model}/invocations"
     chunks = [rows.iloc[start:start + per_request] for start in range(0, len(rows), per_request)]
     for number, chunk in enumerate(chunks, 1):
         body = {"dataframe_split": {"columns": list(chunk.columns), "data": [
             [None if pd.isna(value) else value for value in row]
             for row in chunk.astype(object).itertuples(index=False)]}}
-        response = requests.post(url, json=body, timeout=60)
+        response = requests.post(url, json=body, timeout=60, auth=auth)
         if response.status_code != 200:
             raise RuntimeError(f"POST {url} answered {response.status_code}: "
                                f"{response.text[:300]}")

@@ -57,7 +57,7 @@ def served(monkeypatch):
     monkeypatch.setattr(demo_drift, "served_models",
                         lambda settings: {"diabetes-progression": "1"})
     monkeypatch.setattr(drift_traffic.requests, "post",
-                        lambda url, json, timeout: FakeResponse({"predictions": []}))
+                        lambda url, json, timeout, auth=None: FakeResponse({"predictions": []}))
     monkeypatch.setattr(drift_traffic, "logged_rows", lambda *args: 10_000)
 
 
@@ -93,3 +93,37 @@ def test_the_report_link_opens_the_monitoring_runs_html_report(monkeypatch):
     monkeypatch.setattr(demo_drift.requests, "get", fake_get)
     assert demo_drift.report_link(SETTINGS, "r1") == (
         "http://127.0.0.1:15000/#/experiments/4/runs/r1/artifactPath/reports/drift_report.html")
+
+
+def test_traffic_sends_the_model_servers_login_when_it_asks_for_one(project):
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    expected = "Basic " + base64.b64encode(b"reader:s3cret").decode()
+    seen: list[str | None] = []
+
+    class LoginRequired(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers.get("Authorization"))
+            status = 200 if seen[-1] == expected else 401
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LoginRequired)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    rows = drift_traffic.training_like_rows(project, 20, seed=1)
+    try:
+        with pytest.raises(RuntimeError, match="answered 401"):
+            drift_traffic.send(url, "m", rows)
+        assert drift_traffic.send(url, "m", rows, auth=("reader", "s3cret")) == 2
+    finally:
+        server.shutdown()
+    assert seen == [None, expected, expected]
