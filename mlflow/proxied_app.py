@@ -30,10 +30,14 @@ def _proxied_transfers_only() -> dict:
 
 handlers.build_server_info_payload = _proxied_transfers_only
 
-# Imported after the patch: the server-info route binds the payload builder by name. The target is
-# what `mlflow server` gave uvicorn (serve.py): MLflow's app, or the basic-auth app's factory.
+# The target is what `mlflow server` gave uvicorn (serve.py): MLflow's app, or the basic-auth app's
+# factory. The server-info route calls the payload builder it imported by name: patched there too,
+# whether or not that module was imported before this one (serve.py runs uvicorn in the process
+# that ran MLflow's CLI).
 _module, _, _name = os.environ.get("PROXIED_APP_TARGET", "mlflow.server.fastapi_app:app").partition(":")
 _target = getattr(importlib.import_module(_module), _name)
+importlib.import_module("mlflow.server.server_info_api").build_server_info_payload = \
+    _proxied_transfers_only
 app = _target
 
 

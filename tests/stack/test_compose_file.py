@@ -553,7 +553,7 @@ def test_mlflow_server_has_the_native_flags(services: dict[str, dict], settings:
                                             native) -> None:
     command = [interpolate(str(a), dict(settings.values)) for a in services["mlflow"]["command"]]
     argv = native("mlflow").argv
-    # Both start `mlflow server` through mlflow/serve.py (uvicorn exec'd in place of the CLI).
+    # Both start `mlflow server` through mlflow/serve.py (uvicorn run in the CLI's process).
     assert Path(command[1]).name == Path(argv[1]).name == "serve.py"
     assert [a for a in command if a.startswith("--")] == [a for a in argv if a.startswith("--")]
     option = dict(zip(command, command[1:], strict=False))

@@ -15,9 +15,10 @@ from stack.settings import REPO_ROOT
 # What `mlflow server --serve-artifacts --artifacts-destination s3://...` sets for its app.
 PAYLOAD = """
 import json, importlib
-module = importlib.import_module(__import__("sys").argv[1])
-from mlflow.server import handlers
-print(json.dumps(handlers.build_server_info_payload()))
+for name in __import__("sys").argv[1].split(","):
+    importlib.import_module(name)
+from mlflow.server import server_info_api  # what the server-info route calls
+print(json.dumps(server_info_api.build_server_info_payload()))
 """
 
 
@@ -49,3 +50,11 @@ def test_the_basic_auth_app_is_wrapped_too(tmp_path: Path) -> None:
     # `--app-name basic-auth` (MLFLOW_AUTH=basic) makes uvicorn call a factory instead.
     info = server_info(tmp_path, "proxied_app", PROXIED_APP_TARGET="mlflow.server.auth:create_app")
     assert info["multipart_downloads_enabled"] is False
+
+
+def test_the_route_is_wrapped_when_mlflow_imported_it_first(tmp_path: Path) -> None:
+    # serve.py runs uvicorn in the process of MLflow's CLI: the server-info route's module may be
+    # imported before our app is.
+    info = server_info(tmp_path, "mlflow.server.server_info_api,proxied_app")
+    assert info["multipart_downloads_enabled"] is False
+    assert info["multipart_uploads_enabled"] is False
