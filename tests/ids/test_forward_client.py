@@ -5,14 +5,34 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
+import uvloop
 from ids_mock.forward import MAX_HEAD, ForwardError, PeerClient
 from ids_mock.tls import ensure_certificate
 
 AUTH = ("peer-user", "peer-secret")
+T = TypeVar("T")
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def loop_factory(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test on both loops: the servers run on uvloop, whose TLS transport differs."""
+    global LOOP_FACTORY
+    LOOP_FACTORY = uvloop.new_event_loop if request.param == "uvloop" else None
+    yield
+    LOOP_FACTORY = None
+
+
+LOOP_FACTORY: Callable[[], asyncio.AbstractEventLoop] | None = None
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=LOOP_FACTORY) as runner:
+        return runner.run(coro)
 
 
 async def _request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
@@ -41,7 +61,7 @@ def _exchange(handler: Handler, client: PeerClient | None = None, ssl=None,
         finally:
             server.close()
 
-    return asyncio.run(run())
+    return _run(run())
 
 
 def _answer(*parts: bytes) -> Handler:
@@ -92,7 +112,7 @@ def test_large_body_arrives_whole_in_large_blocks():
         server.close()
         return bytes(got)
 
-    assert asyncio.run(run()) == payload
+    assert _run(run()) == payload
     assert len(blocks) < len(payload) // 16384  # fewer rounds than TLS records
 
 
@@ -145,7 +165,7 @@ def test_nobody_listening_is_a_forward_error():
         await PeerClient(False, 5, 5).post(f"http://127.0.0.1:{port}/data", b"", "x", AUTH)
 
     with pytest.raises(ForwardError, match="ConnectionRefusedError"):
-        asyncio.run(run())
+        _run(run())
 
 
 def test_tls_with_a_self_signed_certificate(tmp_path):
