@@ -6,16 +6,14 @@ import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
 
 from ids_mock import jsonld
 from ids_mock.faults import Faults
+from ids_mock.forward import ForwardError, PeerAnswer, PeerClient
 from ids_mock.json_body import BadJsonBody, json_object
 from ids_mock.multipart_codec import (
     MULTIPART_SUBTYPES,
@@ -148,8 +146,9 @@ def build_message(data: dict[str, Any], issuer: str) -> tuple[dict[str, Any], by
 class AnswerReader:
     """Reads a provider's multipart answer as it streams in: header first, then the payload."""
 
-    def __init__(self, upstream: httpx.Response, boundary: str) -> None:
-        self._chunks = upstream.aiter_bytes()
+    def __init__(self, upstream: PeerAnswer, boundary: str) -> None:
+        self._upstream = upstream
+        self._chunks = upstream.chunks()
         self._decoder = MultipartDecoder(boundary)
         self._events: deque[Event] = deque()
         self._part: str | None = None
@@ -216,13 +215,18 @@ class AnswerReader:
         return not self._early
 
     async def payload(self) -> AsyncIterator[bytes]:
-        for data in self._early:
-            yield data
-        self._early = []
-        while (event := await self._next_event()) is not None:
-            data = self._handle(event)
-            if data:
+        """The payload to its end; the connection to the provider is closed however it ends."""
+        try:
+            for data in self._early:
                 yield data
+            self._early = []
+            while (event := await self._next_event()) is not None:
+                data = self._handle(event)
+                if data:
+                    yield data
+        finally:
+            # Also when the client went away: the provider's connection is not left to the GC.
+            await self._upstream.aclose()
 
 
 def _not_processed(reason: str) -> Response:
@@ -230,7 +234,7 @@ def _not_processed(reason: str) -> Response:
     return PlainTextResponse(NOT_PROCESSED, status_code=500)
 
 
-def _refused(upstream: httpx.Response, peer: Peer) -> Response:
+def _refused(upstream: PeerAnswer, peer: Peer) -> Response:
     """The answer to a peer's 401/403: a lockout stays a lockout (423 with its Retry-After)."""
     settings = f"IDS_PEER_{peer.name.upper()}_USER and IDS_PEER_{peer.name.upper()}_PASSWORD"
     retry_after = upstream.headers.get("retry-after")
@@ -248,12 +252,12 @@ def _refused(upstream: httpx.Response, peer: Peer) -> Response:
     )
 
 
-async def relay_answer(upstream: httpx.Response, peer: Peer) -> Response:
+async def relay_answer(upstream: PeerAnswer, peer: Peer) -> Response:
     """The data app's answer to its client: only the payload of the provider's answer."""
     forward_to = peer.url
     boundary = boundary_of(upstream.headers.get("content-type"))
     if boundary is None:
-        text = (await upstream.aread())[:4096].decode("utf-8", "replace")
+        text = (await upstream.read(4096)).decode("utf-8", "replace")
         await upstream.aclose()
         if upstream.status_code in (401, 403):
             return _refused(upstream, peer)
@@ -263,7 +267,7 @@ async def relay_answer(upstream: httpx.Response, peer: Peer) -> Response:
     reader = AnswerReader(upstream, boundary)
     try:
         await reader.read_header()
-    except (MultipartError, httpx.HTTPError) as exc:
+    except (MultipartError, ForwardError) as exc:
         await upstream.aclose()
         return _not_processed(f"bad answer from {forward_to}: {exc}")
     assert reader.header is not None
@@ -279,32 +283,18 @@ async def relay_answer(upstream: httpx.Response, peer: Peer) -> Response:
     if reader.payload_empty:
         await upstream.aclose()
         return PlainTextResponse(type_name)
-    return StreamingResponse(
-        reader.payload(), media_type=reader.payload_type, background=BackgroundTask(upstream.aclose)
-    )
+    return StreamingResponse(reader.payload(), media_type=reader.payload_type)
 
 
 def create_cloud_app(settings: Settings, faults: Faults) -> FastAPI:
     """The app on IDS_CLOUD_DATA_APP_PORT; Basic connector authentication is added by the server."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(
-            connect=settings.forward_connect_timeout,
-            read=settings.forward_read_timeout,
-            write=settings.forward_read_timeout,
-            pool=settings.forward_connect_timeout,
-        )
-        # No pooled connections to providers: an idle TLS connection would hold up a provider's
-        # shutdown, and one that outlived a provider restart would fail the next message.
-        limits = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(
-            verify=settings.forward_verify_tls, timeout=timeout, limits=limits
-        ) as client:
-            app.state.client = client
-            yield
+    # No pooled connections to providers: an idle TLS connection would hold up a provider's
+    # shutdown, and one that outlived a provider restart would fail the next message.
+    client = PeerClient(settings.forward_verify_tls, settings.forward_connect_timeout,
+                        settings.forward_read_timeout)
 
-    app = FastAPI(title="TRUE Connector mock: cloud data app", lifespan=lifespan,
+    app = FastAPI(title="TRUE Connector mock: cloud data app",
                   docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.post("/proxy")
@@ -322,20 +312,15 @@ def create_cloud_app(settings: Settings, faults: Faults) -> FastAPI:
         header, payload = build_message(data, settings.connector_id)
         boundary = new_boundary()
         forward_to = peer.url
-        client: httpx.AsyncClient = request.app.state.client
-        outgoing = client.build_request(
-            "POST",
-            forward_to,
-            content=encode_message(boundary, header, payload, "application/json"),
-            headers={"content-type": f"{MULTIPART_SUBTYPES[data['multipart']]}; "
-                                     f"boundary={boundary}"},
-        )
+        content_type = f"{MULTIPART_SUBTYPES[data['multipart']]}; boundary={boundary}"
         try:
             # The peer's own login, never the caller's or this connector's; redirects are not
-            # followed (httpx's default), so the login goes to the configured URL only.
-            upstream = await client.send(outgoing, stream=True, auth=(peer.user, peer.password))
-        except httpx.HTTPError as exc:
-            return _not_processed(f"{forward_to} unreachable: {type(exc).__name__}: {exc}")
+            # followed, so the login goes to the configured URL only.
+            upstream = await client.post(
+                forward_to, encode_message(boundary, header, payload, "application/json"),
+                content_type, (peer.user, peer.password))
+        except ForwardError as exc:
+            return _not_processed(f"{forward_to} unreachable: {exc}")
         return await relay_answer(upstream, peer)
 
     return app

@@ -176,17 +176,24 @@ class MultipartDecoder:
             if index < 0:
                 safe = len(buf) - len(self._body_delimiter)
                 if safe > 0:
-                    events.append(PartData(bytes(buf[:safe])))
-                    del buf[:safe]
+                    events.append(PartData(_take(buf, safe)))
                 return False
             if index > 0:
-                events.append(PartData(bytes(buf[:index])))
-            del buf[:index + len(self._body_delimiter)]
+                events.append(PartData(_take(buf, index)))
+            del buf[:len(self._body_delimiter)]
             events.append(PartEnd())
             self._state = "after_delimiter"
             return True
         buf.clear()
         return False
+
+
+def _take(buf: bytearray, size: int) -> bytes:
+    """The first `size` bytes of `buf`, removed from it: copied once (`bytes(buf[:n])` copies twice)."""
+    with memoryview(buf) as view, view[:size] as part:
+        data = bytes(part)
+    del buf[:size]  # from the front of a bytearray: no move of the rest
+    return data
 
 
 def _parse_headers(raw: bytes) -> dict[str, str]:

@@ -90,4 +90,7 @@ def serve(settings: Settings) -> None:
             if not server.started:
                 raise SystemExit(f"ids-mock: could not serve on port {server.config.port}")
 
-    asyncio.run(run())
+    # The loop uvicorn itself would pick (`loop="auto"`: uvloop when installed, as in the image);
+    # a plain asyncio.run() would always take the slower selector loop and its Python TLS layer.
+    with asyncio.Runner(loop_factory=servers[0].config.get_loop_factory()) as runner:
+        runner.run(run())
