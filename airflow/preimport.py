@@ -31,6 +31,9 @@ TASK_MODULES = (
     "mlflow", "mlflow.tracking", "mlflow.entities", "mlflow.models", "mlflow.pyfunc",
     "mlflow.sklearn", "mlflow.data.pandas_dataset", "mlflow.data.http_dataset_source",
     "skops.io", "pandera.pandas", "requests", "psycopg2",
+    # Loaded at the first schema check (pandera's checks import hypothesis) and the first MLflow
+    # run (GitPython, for the run's source commit).
+    "pandera.backends.pandas.register", "git",
 )
 
 
