@@ -355,7 +355,9 @@ PROGRAMS = {
     "mlflow": _mlflow,
     "airflow-init": _airflow_init,
     "airflow-apiserver": _airflow(_bin("airflow"), "api-server"),
-    "airflow-scheduler": _airflow(_bin("airflow"), "scheduler"),
+    # Its LocalExecutor's task processes inherit the libraries airflow/preimport.py imports first.
+    "airflow-scheduler": _airflow(sys.executable, str(REPO_ROOT / "airflow" / "preimport.py"),
+                                  "scheduler"),
     "airflow-dag-processor": _airflow(_bin("airflow"), "dag-processor"),
     "airflow-triggerer": _airflow(_bin("airflow"), "triggerer"),
     "ids-edge": _ids("edge"),
