@@ -139,10 +139,12 @@ def test_two_concurrent_promotions_decide_one_after_the_other(live_stack: LiveSt
     for decision in decisions:  # each records what it compared with
         tags = mlflow_api.get_model_version(model, decision["version"]).tags
         assert tags["compared_with_version"] == decision["previous_champion_version"]
-    # Through PostgreSQL, and for real: one of them waited while the other held the lock.
+    # Through PostgreSQL, and for real: one of them waited while the other held the lock (an
+    # uncontended lock is taken in milliseconds). Not the full 3 s of the slowed alias: the second
+    # may reach the lock a moment after the first took it (2.7 s seen on a loaded machine).
     waits = [float(match) for output in outputs
              for match in re.findall(r"PostgreSQL advisory lock, waited ([0-9.]+) s", output)]
-    assert len(waits) == 2 and max(waits) > 3, outputs
+    assert len(waits) == 2 and max(waits) > 1, outputs
 
 
 def test_the_promotion_lock_login_reaches_its_own_database_only(live_stack: LiveStack) -> None:
