@@ -8,7 +8,7 @@ ENV_FILE ?= .env
 STACK_CLI := $(PY) -m stack --env-file $(ENV_FILE)
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser up down status logs clean test test-unit test-integration test-compose \
+.PHONY: help install browser redis up down status logs clean test test-unit test-integration test-compose \
         lint demo demo-drift new-project ids-offer bench bench-against requirements worker worker-env
 
 help: ## list the targets
@@ -46,10 +46,13 @@ lint: install ## ruff over the whole repository
 browser: install
 	@$(PY) -m stack.system_packages --optional chromium=chromium chromedriver=chromium-driver
 
-test: install browser ## unit tests, then integration tests against a stack of their own
+redis: install
+	@$(PY) -m stack.native.debian_redis
+
+test: install browser redis ## unit tests, then integration tests against a stack of their own
 	@$(PY) -m pytest
 
-test-unit: install ## the tests that need no running stack
+test-unit: install redis ## the tests that need no running stack
 	@$(PY) -m pytest -m "not integration"
 
 test-integration: install browser ## the tests that drive a live stack

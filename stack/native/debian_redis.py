@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -111,3 +112,16 @@ def package_server_hint(pid: int) -> str:
                 f"REDIS_PORT to another port")
     return ("that Redis was not started by this stack (another stack's, or one of yours): "
             "stop it, or set REDIS_PORT to another port")
+
+
+def main() -> int:
+    """`make redis`: the tests' redis-server, installed as `make up` installs it when missing."""
+    if shutil.which("redis-server") or install_redis_server():
+        return 0
+    print("note: could not install redis-server (as root: apt-get install redis-server); the "
+          "tests that need it will be reported as skipped.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

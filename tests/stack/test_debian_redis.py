@@ -140,3 +140,15 @@ def test_a_redis_on_redis_port_is_named_with_what_to_do(
     else:
         assert "not started by this stack" in message
     assert "set REDIS_PORT to another port" in message
+
+
+def test_make_redis_installs_when_missing_and_otherwise_says_how(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    installs: list[bool] = []
+    monkeypatch.setattr(debian_redis.shutil, "which", lambda name: None)
+    monkeypatch.setattr(debian_redis, "install_redis_server", lambda: installs.append(True) or True)
+    assert debian_redis.main() == 0 and installs == [True]
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(debian_redis, "install_redis_server", lambda: False)
+    assert debian_redis.main() == 0  # never stops `make test`: the tests that need it skip
+    assert "as root: apt-get install redis-server" in capsys.readouterr().err
