@@ -232,8 +232,12 @@ class PeerClient:
         except (OSError, TimeoutError) as exc:
             raise ForwardError(f"{type(exc).__name__}: {exc}") from exc
         login = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
-        head = (f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: */*\r\n"
+        target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+        if parts.query:  # as httpx sent it: the peer's URL may carry one
+            target += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
+        # The URL's own user:password@ is never sent as the host (the peer's login is `auth`).
+        netloc = parts.netloc.rpartition("@")[2]
+        head = (f"POST {target} HTTP/1.1\r\nHost: {netloc}\r\nAccept: */*\r\n"
                 f"Accept-Encoding: identity\r\nConnection: close\r\n"
                 f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
                 f"Authorization: Basic {login}\r\n\r\n")
@@ -242,7 +246,7 @@ class PeerClient:
             # Written without waiting: a peer that takes nothing also answers nothing, and the
             # read timeout ends that wait.
             assert protocol.transport is not None
-            protocol.transport.write(head.encode("latin-1") + body)
+            protocol.transport.writelines([head.encode("latin-1"), body])  # the body uncopied
             await answer.read_head()
         except BaseException:
             await answer.aclose()

@@ -43,7 +43,7 @@ async def _request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
 
 
 def _exchange(handler: Handler, client: PeerClient | None = None, ssl=None,
-              scheme: str = "http") -> tuple[int, dict[str, str], bytes]:
+              scheme: str = "http", target: str = "/data") -> tuple[int, dict[str, str], bytes]:
     """Serve one connection with `handler`, post to it; (status, headers, body) of the answer."""
 
     async def run() -> tuple[int, dict[str, str], bytes]:
@@ -51,7 +51,7 @@ def _exchange(handler: Handler, client: PeerClient | None = None, ssl=None,
         port = server.sockets[0].getsockname()[1]
         try:
             answer = await (client or PeerClient(False, 5, 5)).post(
-                f"{scheme}://127.0.0.1:{port}/data", b"the message", "multipart/form-data; b=x",
+                f"{scheme}://127.0.0.1:{port}{target}", b"the message", "multipart/form-data; b=x",
                 AUTH)
             try:
                 body = b"".join([block async for block in answer.chunks()])
@@ -92,6 +92,20 @@ def test_request_carries_login_type_length_and_body():
     assert f"Authorization: Basic {login}" in lines
     assert "Content-Type: multipart/form-data; b=x" in lines
     assert sent == b"the message"
+
+
+def test_the_peer_urls_query_is_sent():
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def handler(reader, writer):
+        seen.append(await _request(reader))
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        writer.close()
+
+    _exchange(handler, target="/data?tenant=a%20b&x=1")
+    lines = seen[0][0].decode("latin-1").split("\r\n")
+    assert lines[0] == "POST /data?tenant=a%20b&x=1 HTTP/1.1"
+    assert next(line for line in lines if line.startswith("Host: ")).startswith("Host: 127.0.0.1:")
 
 
 def test_large_body_arrives_whole_in_large_blocks():
