@@ -97,10 +97,15 @@ def per_turn(results: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list
     return {key: series for key, series in values.items() if len(series) == len(results)}
 
 
+def _units(results: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    return {(section, label): fig["unit"] for result in results
+            for section, body in result["measurements"].items()
+            for label, fig in body.get("figures", {}).items()}
+
+
 def merged(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The turns of one side as one result's measurements: each figure over every turn."""
-    units = {(s, k): f["unit"] for r in results for s, b in r["measurements"].items()
-             for k, f in b.get("figures", {}).items()}
+    units = _units(results)
     measurements: dict[str, Any] = {}
     for (section, label), series in per_turn(results).items():
         body = measurements.setdefault(section, {"figures": {}, "details": {"turns": []}})
@@ -118,8 +123,7 @@ def comparison(before: Sequence[Mapping[str, Any]],
                after: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Every figure both sides measured in every turn: before, after, after ÷ before per turn."""
     b, a = per_turn(before), per_turn(after)
-    units = {(s, k): f["unit"] for r in after for s, body in r["measurements"].items()
-             for k, f in body.get("figures", {}).items()}
+    units = _units(after)
     out = {}
     for key in sorted(b.keys() & a.keys()):
         unit = units[key]
