@@ -3,7 +3,13 @@
 # any other Airflow component starts. Safe to run again.
 set -euo pipefail
 
-airflow db migrate
+# The native runner forks `airflow` from its Airflow fork server (airflow/forkserver.py), which
+# has imported Airflow already; in Compose this runs in the image.
+if [[ -n "${AIRFLOW_FORKSERVER_SOCKET:-}" ]]; then
+  python -S "$(dirname "$0")/forked.py" db migrate
+else
+  airflow db migrate
+fi
 
 # SimpleAuthManager reads users' passwords from this JSON file; it comes from .env, never from code.
 python - <<'PY'

@@ -70,18 +70,71 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _group(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except OSError:
+        return None
+
+
+def service_tree(pid: int) -> list[psutil.Process]:
+    """A service's processes: its main process's tree, and the tree of any process that joined
+    its process group from elsewhere (the native runner's Airflow components are forked by its
+    fork server and join the group of the small process supervisord runs for them)."""
+    tree = process_tree(pid)
+    seen = {p.pid for p in tree}
+    for process in psutil.process_iter():
+        if process.pid not in seen and _group(process) == pid:
+            branch = process_tree(process.pid)
+            seen.update(p.pid for p in branch)
+            tree += branch
+    return tree
+
+
+def service_processes(pids: Mapping[str, int]) -> dict[str, list[psutil.Process]]:
+    """Each service's processes (`service_tree`), each counted once: a process belongs to the
+    service of its nearest ancestor (itself included) that is a service's main process or in a
+    service's process group. So what the fork server forked belongs to the component it runs."""
+    by_pid = {pid: name for name, pid in pids.items()}
+
+    def owner(process: psutil.Process) -> str | None:
+        with contextlib.suppress(psutil.Error):
+            for step in (process, *process.parents()):
+                if step.pid in by_pid:
+                    return by_pid[step.pid]
+                if _group(step) in by_pid:
+                    return by_pid[_group(step)]
+        return None
+
+    result: dict[str, list[psutil.Process]] = {name: [] for name in pids}
+    seen: set[int] = set()
+    for pid in pids.values():
+        for process in service_tree(pid):
+            if process.pid not in seen:
+                seen.add(process.pid)
+                name = owner(process)
+                if name is not None:
+                    result[name].append(process)
+    return result
+
+
+def processes_pss(processes: list[psutil.Process]) -> int:
+    """Bytes of proportional set size of `processes` (see `tree_pss`)."""
+    total = 0
+    for process in processes:
+        # One that ended between listing and reading no longer costs anything.
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_full_info().pss
+    return total
+
+
 def tree_pss(pid: int) -> int:
     """Bytes of proportional set size of a process and its descendants.
 
     PSS divides each shared page among the processes that map it, so the PSS of many processes
     adds up to what they really cost, unlike RSS, which counts shared pages once per process.
     """
-    total = 0
-    for process in process_tree(pid):
-        # One that ended between listing and reading no longer costs anything.
-        with contextlib.suppress(psutil.Error):
-            total += process.memory_full_info().pss
-    return total
+    return processes_pss(service_tree(pid))
 
 
 class PeakSampler:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.measure import MIB, PeakSampler, figure, process_tree, tree_pss
+from bench.measure import MIB, PeakSampler, figure, processes_pss, service_processes
 from bench.pipeline import ensure_champion, run_dag
 from bench.private_stack import PrivateStack
 from stack.airflow_api import AirflowAPI
@@ -19,7 +19,8 @@ SAMPLE_SECONDS = 1.5
 
 def service_pss(pids: dict[str, int]) -> dict[str, float]:
     """PSS in bytes of each service's process tree, and their sum at this moment."""
-    sizes = {name: float(tree_pss(pid)) for name, pid in pids.items()}
+    sizes = {name: float(processes_pss(processes))
+             for name, processes in service_processes(pids).items()}
     sizes[TOTAL] = sum(sizes.values())
     return sizes
 
@@ -66,7 +67,8 @@ def section(stack: PrivateStack, idle: list[dict[str, float]],
         figures[f"idle.{name}_mib"] = figure([s[name] / MIB for s in idle], "MiB")
     for name in peaks[0].peak:
         figures[f"peak.{name}_mib"] = figure([p.peak[name] / MIB for p in peaks], "MiB")
-    processes = {name: len(process_tree(pid)) for name, pid in stack.service_pids().items()}
+    processes = {name: len(found)
+                 for name, found in service_processes(stack.service_pids()).items()}
     return {
         "figures": figures,
         "details": {"processes_per_service_idle": processes,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from bench.measure import MIB, PeakSampler, figure
+from bench.measure import MIB, PeakSampler, figure, service_tree
 from bench.pipeline import DagRunTiming, prepare, run_dag
 from bench.private_stack import PrivateStack
 from project_template.config import LOCAL_DATA_FILE as EXAMPLE_CSV
@@ -51,11 +51,7 @@ def size_label(rows: int) -> str:
 def task_process_rss(scheduler_pid: int) -> dict[str, float]:
     """RSS of each running task process (descendants of the scheduler), by task instance id."""
     found: dict[str, float] = {}
-    try:
-        children = psutil.Process(scheduler_pid).children(recursive=True)
-    except psutil.Error:
-        return found
-    for process in children:
+    for process in service_tree(scheduler_pid):
         try:
             # setproctitle pads argv with empty strings
             match = TASK_TITLE.search(" ".join(process.cmdline()).strip())

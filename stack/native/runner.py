@@ -14,6 +14,8 @@ from pathlib import Path
 from stack.native import backends as backend_choice
 from stack.native.layout import Layout
 from stack.native.programs import (
+    FORKED,
+    FORKSERVER,
     VENV_BIN,
     base_environment,
     program,
@@ -106,12 +108,17 @@ class NativeRunner:
         else:
             layout.sqlite_dir.mkdir(parents=True, exist_ok=True)
         if not already:
-            daemons = {s.name: program(s.name, self.settings, backends, layout).stopsignal
-                       for s in services if not s.one_shot}
+            names = [*self._helpers(services), *(s.name for s in services if not s.one_shot)]
+            daemons = {name: program(name, self.settings, backends, layout).stopsignal
+                       for name in names}
             layout.supervisor_conf.write_text(
                 render_config(layout, self.settings.path, REPO_ROOT, daemons))
             self.supervisor.start_daemon(dict(os.environ))
         print(f"Starting the native stack (state in {layout.root}):", flush=True)
+        for name in self._helpers(services):
+            # Airflow's imports overlap PostgreSQL's start and the migrations.
+            if self.supervisor.info(name)["statename"] not in ("RUNNING", "STARTING"):
+                self.supervisor.start(name)
 
         def start(service: Service) -> None:
             if service.one_shot:
@@ -128,6 +135,11 @@ class NativeRunner:
             self.supervisor.shutdown()
             return False
         return True
+
+    @staticmethod
+    def _helpers(services: list[Service]) -> list[str]:
+        """Processes of this runner's own that no service description names: the fork server."""
+        return [FORKSERVER] if any(s.name in FORKED for s in services) else []
 
     def _check_same_services(self, services: list[Service]) -> None:
         """A running stack keeps the services it started with: say so when .env now asks more."""
@@ -150,9 +162,10 @@ class NativeRunner:
     def _failure(self, service: Service) -> str | None:
         if service.one_shot:
             return None
-        state = self.supervisor.info(service.name)["statename"]
-        if state in FAILED_STATES:
-            return f"its process {state.lower()}; see {self.layout.log(service.name)}"
+        for name in ([FORKSERVER] if service.name in FORKED else []) + [service.name]:
+            state = self.supervisor.info(name)["statename"]
+            if state in FAILED_STATES:
+                return f"{name}'s process {state.lower()}; see {self.layout.log(name)}"
         return None
 
     def _run_job(self, service: Service, backends: backend_choice.Backends) -> None:
@@ -266,6 +279,9 @@ class NativeRunner:
                 verdict, healthy = f"NOT READY: {error}", False
             state = "one-shot" if service.one_shot else states.get(service.name, "?")
             print(f"  {service.name:<22} {state:<9} {verdict}")
+        for name in self._helpers(self.services(backends)):
+            healthy = healthy and states.get(name) == "RUNNING"
+            print(f"  {name:<22} {states.get(name, '?'):<9} (forks the Airflow components)")
         return healthy
 
     def logs(self, service: str | None) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from stack.native.backends import Backends
 from stack.native.layout import Layout
-from stack.native.programs import client_environment, program
+from stack.native.programs import client_environment, program, service_program
 from stack.settings import REPO_ROOT, Settings, load_settings, render_env
 
 BACKENDS = Backends("postgres", "minio", postgres_bin="/usr/lib/postgresql/15/bin", s3_bin="minio")
@@ -65,7 +65,8 @@ def test_every_mlflow_client_logs_in(settings: Settings, tmp_path: Path) -> None
     layout = Layout(tmp_path / "state")
     assert client_environment(settings, BACKENDS).items() >= login.items()  # tasks, tests
     assert program("model-server", settings, BACKENDS, layout).env.items() >= login.items()
-    assert program("airflow-scheduler", settings, BACKENDS, layout).env.items() >= login.items()
+    assert service_program("airflow-scheduler", settings, BACKENDS,
+                           layout).env.items() >= login.items()
     assert settings.mlflow_auth == (login["MLFLOW_TRACKING_USERNAME"],
                                     login["MLFLOW_TRACKING_PASSWORD"])
 
