@@ -298,6 +298,33 @@ def celery_worker(settings: Settings, backends: Backends, layout: Layout, name: 
     return Program(argv if serve_logs else [*argv, "--skip-serve-logs"], env)
 
 
+# The native runner forks the four Airflow components from one process that imported Airflow
+# once (airflow/forkserver.py): less CPU at start, and the modules' pages shared. supervisord runs
+# a small client per component (airflow/forked.py), which the component's signals and log go
+# through. Compose runs each component in a container of its own instead.
+FORKSERVER = "airflow-forkserver"
+FORKED = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+
+
+def forkserver_socket(layout: Layout) -> Path:
+    return layout.run / "airflow-forkserver.sock"
+
+
+def _airflow_forkserver(s: Settings, b: Backends, layout: Layout) -> Program:
+    env = airflow_environment(s, b, layout)
+    env["AIRFLOW_FORKSERVER_SOCKET"] = str(forkserver_socket(layout))
+    return Program([sys.executable, str(REPO_ROOT / "airflow" / "forkserver.py")], env)
+
+
+def _forked(*command: str):
+    """`airflow <command>`, forked from the fork server (which holds Airflow's environment)."""
+    def build(s: Settings, b: Backends, layout: Layout) -> Program:
+        return Program([sys.executable, "-S", str(REPO_ROOT / "airflow" / "forked.py"), *command],
+                       {"AIRFLOW_FORKSERVER_SOCKET": str(forkserver_socket(layout))})
+
+    return build
+
+
 def _airflow_init(s: Settings, b: Backends, layout: Layout) -> Program:
     # The one step that writes the admin's login (airflow/init.sh); no component keeps it.
     env = {**airflow_environment(s, b, layout),
@@ -341,33 +368,6 @@ def _model_server(s: Settings, b: Backends, layout: Layout) -> Program:
     return Program([sys.executable, "-m", "model_server"], env)
 
 
-# The native runner forks the four Airflow components from one process that imported Airflow
-# once (airflow/forkserver.py): less CPU at start, and the modules' pages shared. supervisord runs
-# a small client per component (airflow/forked.py), which the component's signals and log go
-# through. Compose runs each component in a container of its own instead.
-FORKSERVER = "airflow-forkserver"
-FORKED = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
-
-
-def forkserver_socket(layout: Layout) -> Path:
-    return layout.run / "airflow-forkserver.sock"
-
-
-def _airflow_forkserver(s: Settings, b: Backends, layout: Layout) -> Program:
-    env = airflow_environment(s, b, layout)
-    env["AIRFLOW_FORKSERVER_SOCKET"] = str(forkserver_socket(layout))
-    return Program([sys.executable, str(REPO_ROOT / "airflow" / "forkserver.py")], env)
-
-
-def _forked(*command: str):
-    """`airflow <command>`, forked from the fork server (which holds Airflow's environment)."""
-    def build(s: Settings, b: Backends, layout: Layout) -> Program:
-        return Program([sys.executable, "-S", str(REPO_ROOT / "airflow" / "forked.py"), *command],
-                       {"AIRFLOW_FORKSERVER_SOCKET": str(forkserver_socket(layout))})
-
-    return build
-
-
 PROGRAMS = {
     "postgres": _postgres,
     "postgres-init": _postgres_init,
@@ -376,8 +376,8 @@ PROGRAMS = {
     "mlflow": _mlflow,
     "airflow-init": _airflow_init,
     "airflow-apiserver": _forked("api-server"),
-    # Its LocalExecutor's task processes inherit the libraries airflow/preimport.py lists: the
-    # fork server imports them before it forks the scheduler.
+    # Its LocalExecutor's task processes inherit the libraries airflow/preimport.py lists, which
+    # the forked scheduler imports first (airflow/forkserver.py).
     "airflow-scheduler": _forked("scheduler"),
     "airflow-dag-processor": _forked("dag-processor"),
     "airflow-triggerer": _forked("triggerer"),
