@@ -13,8 +13,9 @@ sends them, reach it), takes those three descriptors and runs `airflow <argv>`. 
 {"pid": N}, and {"exit": code} when the child ends. A client that goes away without its child
 ending takes the child with it (SIGTERM).
 
-Under the LocalExecutor the scheduler forks the task processes, so the tasks' libraries
-(airflow/preimport.py) are imported here too. A project's own code never is.
+Under the LocalExecutor the forked scheduler then imports the tasks' libraries
+(airflow/preimport.py) before its executor forks the task processes: only the scheduler's tree
+needs them, and there they cost no one else's start. A project's own code is never imported.
 """
 
 from __future__ import annotations
@@ -84,11 +85,15 @@ def send(conn: socket.socket, **message: int) -> None:
         conn.sendall(json.dumps(message).encode() + b"\n")
 
 
-def become_child(request: Request) -> None:
-    """In the forked child: join the client's group, take its descriptors, set `airflow` argv."""
+def reset_signals() -> None:
+    """In the forked child, first: the server's handlers and wakeup descriptor are not its own."""
+    signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
-    signal.set_wakeup_fd(-1)
+
+
+def become_child(request: Request) -> None:
+    """In the forked child: join the client's group, take its descriptors, set `airflow` argv."""
     try:
         os.setpgid(0, request.pgid)
     except OSError:  # a client outside supervisord's session: a group of its own
@@ -157,6 +162,7 @@ class ForkServer:
         gc.freeze()
         pid = os.fork()
         if pid == 0:
+            reset_signals()
             self._close_all(conn)
             become_child(request)
             return request
@@ -221,8 +227,25 @@ def listen(path: str) -> socket.socket:
     return listener
 
 
-def _keep_frozen() -> None:
-    """gc.unfreeze in a forked scheduler (see run_component)."""
+def keep_frozen_after_spawning_workers() -> None:
+    """The LocalExecutor freezes the collector while it forks its workers, then unfreezes it.
+    Unfrozen, everything the scheduler inherited from the fork server would be collectable again,
+    and the next full collection would write to every object, copying the pages it shares with
+    the server and its siblings (150 MiB measured). Here it stays frozen: cycles of garbage among
+    objects older than the workers are then never collected. Nothing else changes (gc.unfreeze
+    itself is left alone, for the tasks' code)."""
+    from airflow.executors.local_executor import LocalExecutor
+
+    spawn = getattr(LocalExecutor, "_spawn_workers_with_gc_freeze", None)
+    if spawn is None:  # another Airflow: leave its executor as it is
+        return
+
+    def spawn_keeping_frozen(self: LocalExecutor, spawn_number: int) -> None:
+        gc.freeze()
+        for _ in range(spawn_number):
+            self._spawn_worker()
+
+    LocalExecutor._spawn_workers_with_gc_freeze = spawn_keeping_frozen
 
 
 def run_component() -> None:
@@ -236,12 +259,7 @@ def run_component() -> None:
         failed = preimport()
         if failed:
             print(f"preimport: not imported: {'; '.join(failed)}", file=sys.stderr)
-        # The LocalExecutor freezes the collector while it forks its workers, then unfreezes it:
-        # everything this process inherited would be collectable again, and the first full
-        # collection would write to every object, copying all the pages shared with the fork
-        # server and its siblings (150 MiB measured). Objects stay frozen instead: garbage among
-        # them (cycles of objects that existed before the fork) is then never collected.
-        gc.unfreeze = _keep_frozen
+        keep_frozen_after_spawning_workers()
     sys.path.remove(HERE)
     airflow_main()
 

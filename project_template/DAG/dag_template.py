@@ -135,6 +135,8 @@ def mlops_lifecycle():
         steps = project_module("mlops_platform.ingest")
         schema = project_module("mlops_platform.schema")
         triggers = project_module("mlops_platform.retraining_trigger")
+        ids = project_module("IDS_templates.ids_errors")
+        refused = (ids.IDSAuthenticationError, ids.IDSLockedOut, ids.IDSResourceNotFound)
         context = get_current_context()
         params = context["params"]
         trigger = triggers.retraining_trigger(
@@ -151,6 +153,12 @@ def mlops_lifecycle():
                                  triggers.run_tags(context["dag_run"].run_type, trigger), batch)
         except schema.DataValidationError as error:
             raise fail_without_retry(error) from error
+        except sources.DataSourceError as error:
+            # A refused login or an unknown title is the same on the next try, and each retry
+            # with a wrong login brings the connector's lock-out closer. The rest may pass.
+            if isinstance(error.__cause__, refused):
+                raise fail_without_retry(error) from error
+            raise
         return after_side_effect(data)
 
     @task

@@ -4,7 +4,8 @@ naming the problem, and leaves the champion and the registry as they were.
 One sample of each problem the validation names (tests/template/test_bad_data_properties.py tries
 hundreds of inputs at the unit level; here each costs a DAG run). Each is offered on the IDS edge
 and read through the connector, as the template reads its data. That a fetch failure still
-retries is test_3_faults' `test_read_data_retried_through_the_ids_outage`.
+retries is test_3_faults' `test_read_data_retried_through_the_ids_outage`; a title the connector
+does not offer fails at once too.
 """
 
 from __future__ import annotations
@@ -93,3 +94,14 @@ def test_every_malformed_input_fails_read_data_on_its_first_try(
 def test_malformed_inputs_leave_the_champion_and_the_registry_as_they_were(bad_runs: dict) -> None:
     assert bad_runs["before"]["champion"] is not None
     assert bad_runs["after"] == bad_runs["before"]
+
+
+def test_a_title_the_connector_does_not_offer_fails_read_data_without_a_retry(
+        api: AirflowAPI, first_run: DagRun) -> None:
+    title = f"{TEMPLATE.EXPERIMENT_NAME}-never-offered-{first_run.run_id[-6:]}"
+    run = run_dag(api, {"data_source": "ids", "data_location": title})
+    read = run.task("read_data")
+    assert (run.state, read["state"], read["try_number"]) == ("failed", "failed", 1)
+    assert read["max_tries"] >= 1, "the stack runs tasks without retries: nothing is proven"
+    log = api.task_log(DAG_ID, run.run_id, "read_data", 1)
+    assert "IDSResourceNotFound" in log and title in log, log[-3000:]

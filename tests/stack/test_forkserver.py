@@ -137,3 +137,35 @@ def test_the_client_waits_for_a_late_server_and_says_where_to_look_when_there_is
     _, err = run.communicate(timeout=30)
     assert run.returncode == 1
     assert "did not listen" in err and "airflow-forkserver" in err
+
+
+def test_the_forked_scheduler_keeps_what_it_inherited_frozen_after_spawning_workers():
+    """The LocalExecutor's unfreeze would let the next full collection write to every inherited
+    object, copying the pages the scheduler shares with the fork server."""
+    import gc
+    import importlib.util
+
+    from airflow.executors.local_executor import LocalExecutor
+
+    spec = importlib.util.spec_from_file_location("forkserver_under_test", FORKSERVER)
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Executor:
+        spawned = 0
+
+        def _spawn_worker(self) -> None:
+            Executor.spawned += 1
+
+    original = LocalExecutor._spawn_workers_with_gc_freeze
+    gc.unfreeze()
+    try:
+        original(Executor(), 1)
+        assert (Executor.spawned, gc.get_freeze_count()) == (1, 0)  # Airflow's own: unfrozen
+        module.keep_frozen_after_spawning_workers()
+        LocalExecutor._spawn_workers_with_gc_freeze(Executor(), 2)
+        assert Executor.spawned == 3
+        assert gc.get_freeze_count() > 0
+    finally:
+        LocalExecutor._spawn_workers_with_gc_freeze = original
+        gc.unfreeze()
