@@ -81,40 +81,41 @@ def service_tree(pid: int) -> list[psutil.Process]:
     """A service's processes: its main process's tree, and the tree of any process that joined
     its process group from elsewhere (the native runner's Airflow components are forked by its
     fork server and join the group of the small process supervisord runs for them)."""
-    tree = process_tree(pid)
-    seen = {p.pid for p in tree}
-    for process in psutil.process_iter():
-        if process.pid not in seen and _group(process) == pid:
-            branch = process_tree(process.pid)
-            seen.update(p.pid for p in branch)
-            tree += branch
-    return tree
+    return service_processes({"service": pid})["service"]
 
 
 def service_processes(pids: Mapping[str, int]) -> dict[str, list[psutil.Process]]:
-    """Each service's processes (`service_tree`), each counted once: a process belongs to the
-    service of its nearest ancestor (itself included) that is a service's main process or in a
-    service's process group. So what the fork server forked belongs to the component it runs."""
-    by_pid = {pid: name for name, pid in pids.items()}
+    """Each service's processes, each counted once: a process belongs to the service of its
+    nearest ancestor (itself included) that is a service's main process or in a service's
+    process group. So what the fork server forked belongs to the component it runs.
 
-    def owner(process: psutil.Process) -> str | None:
-        with contextlib.suppress(psutil.Error):
-            for step in (process, *process.parents()):
-                if step.pid in by_pid:
-                    return by_pid[step.pid]
-                if _group(step) in by_pid:
-                    return by_pid[_group(step)]
+    One pass over the machine's processes (parent and group of each), then lookups: the memory
+    benchmark samples this every 1.5 s beside running tasks, so it must stay cheap."""
+    by_pid = {pid: name for name, pid in pids.items()}
+    found: dict[int, psutil.Process] = {}
+    parent: dict[int, int] = {}
+    group: dict[int, int | None] = {}
+    for process in psutil.process_iter(["ppid"]):
+        found[process.pid] = process
+        parent[process.pid] = process.info["ppid"]
+        group[process.pid] = _group(process)
+
+    def owner(pid: int) -> str | None:
+        for _ in range(64):  # deeper than any real tree; a loop would be a reused pid
+            if pid in by_pid:
+                return by_pid[pid]
+            if group.get(pid) in by_pid:
+                return by_pid[group[pid]]
+            if pid not in parent or parent[pid] in (0, pid):
+                return None
+            pid = parent[pid]
         return None
 
     result: dict[str, list[psutil.Process]] = {name: [] for name in pids}
-    seen: set[int] = set()
-    for pid in pids.values():
-        for process in service_tree(pid):
-            if process.pid not in seen:
-                seen.add(process.pid)
-                name = owner(process)
-                if name is not None:
-                    result[name].append(process)
+    for pid, process in found.items():
+        name = owner(pid)
+        if name is not None:
+            result[name].append(process)
     return result
 
 
