@@ -105,7 +105,7 @@ def become_child(request: Request) -> None:
 
 
 class ForkServer:
-    """Accepts requests on `path`; forks and watches one child per request."""
+    """Accepts requests on `listener`; forks and watches one child per request."""
 
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener

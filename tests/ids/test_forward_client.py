@@ -64,9 +64,12 @@ def _exchange(handler: Handler, client: PeerClient | None = None, ssl=None,
     return _run(run())
 
 
-def _answer(*parts: bytes) -> Handler:
+def _answer(*parts: bytes, seen: list[tuple[bytes, bytes]] | None = None) -> Handler:
+    """A server that reads the request (kept in `seen`, if given) and answers `parts`."""
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _request(reader)
+        request = await _request(reader)
+        if seen is not None:
+            seen.append(request)
         for part in parts:
             writer.write(part)
             await writer.drain()
@@ -77,12 +80,8 @@ def _answer(*parts: bytes) -> Handler:
 
 def test_request_carries_login_type_length_and_body():
     seen: list[tuple[bytes, bytes]] = []
-
-    async def handler(reader, writer):
-        seen.append(await _request(reader))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Two: a\r\nX-Two: b\r\n\r\nok")
-        writer.close()
-
+    handler = _answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Two: a\r\nX-Two: b\r\n\r\nok",
+                      seen=seen)
     status, headers, body = _exchange(handler)
     assert (status, body, headers["x-two"]) == (200, b"ok", "a, b")
     head, sent = seen[0]
@@ -96,13 +95,8 @@ def test_request_carries_login_type_length_and_body():
 
 def test_the_peer_urls_query_is_sent():
     seen: list[tuple[bytes, bytes]] = []
-
-    async def handler(reader, writer):
-        seen.append(await _request(reader))
-        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-        writer.close()
-
-    _exchange(handler, target="/data?tenant=a%20b&x=1")
+    _exchange(_answer(b"HTTP/1.1 204 No Content\r\n\r\n", seen=seen),
+              target="/data?tenant=a%20b&x=1")
     lines = seen[0][0].decode("latin-1").split("\r\n")
     assert lines[0] == "POST /data?tenant=a%20b&x=1 HTTP/1.1"
     assert next(line for line in lines if line.startswith("Host: ")).startswith("Host: 127.0.0.1:")
