@@ -116,15 +116,13 @@ class NativeRunner:
             self.supervisor.start_daemon(dict(os.environ))
         print(f"Starting the native stack (state in {layout.root}):", flush=True)
         for name in self._helpers(services):
-            # Airflow's imports overlap PostgreSQL's start and the migrations.
-            if self.supervisor.info(name)["statename"] not in ("RUNNING", "STARTING"):
-                self.supervisor.start(name)
+            self._start_unless_running(name)  # Airflow's imports overlap PostgreSQL's start
 
         def start(service: Service) -> None:
             if service.one_shot:
                 self._run_job(service, backends)
-            elif self.supervisor.info(service.name)["statename"] not in ("RUNNING", "STARTING"):
-                self.supervisor.start(service.name)
+            else:
+                self._start_unless_running(service.name)
 
         outcomes = bring_up(services, self.probe(), self.settings.health_timeout, start,
                             self._failure, print_outcome)
@@ -135,6 +133,10 @@ class NativeRunner:
             self.supervisor.shutdown()
             return False
         return True
+
+    def _start_unless_running(self, name: str) -> None:
+        if self.supervisor.info(name)["statename"] not in ("RUNNING", "STARTING"):
+            self.supervisor.start(name)
 
     @staticmethod
     def _helpers(services: list[Service]) -> list[str]:
